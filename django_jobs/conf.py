@@ -1,0 +1,54 @@
+"""Backend options (``TASKS[alias]["OPTIONS"]``) and their defaults."""
+
+from dataclasses import dataclass, fields
+from datetime import timedelta
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class Options:
+    #: Database alias the jobs live in; None asks the database routers.
+    DATABASE: str | None = None
+    #: Attempts a job gets unless its task says otherwise.
+    MAX_ATTEMPTS: int = 1
+    #: ``backoff(exception, task_result) -> seconds | None``, or its dotted path.
+    BACKOFF: object = "django_jobs.backoff.exponential"
+    #: How long a claim lasts without a heartbeat; workers renew at a third of it.
+    LEASE_SECONDS: float = 30.0
+    #: Longest an attempt may run before its lease is no longer renewed (None: no cap).
+    MAX_WORK_DURATION: float | None = None
+    #: How often an idle worker looks for due jobs (PostgreSQL also wakes on NOTIFY).
+    POLL_INTERVAL: float = 1.0
+    #: How often the scheduler leader rescues expired leases.
+    SCHEDULER_INTERVAL: float = 1.0
+    #: Seconds in-flight jobs get to finish after SIGTERM/SIGINT.
+    GRACE_PERIOD: float = 30.0
+    #: Jobs run at once by one worker process (threads).
+    CONCURRENCY: int = 4
+
+    @classmethod
+    def from_dict(cls, alias, options):
+        known = {f.name for f in fields(cls)}
+        unknown = set(options) - known
+        if unknown:
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS'] has unknown option(s) {sorted(unknown)}; "
+                f"known: {sorted(known)}."
+            )
+        opts = cls(**options)
+        if not isinstance(opts.MAX_ATTEMPTS, int) or opts.MAX_ATTEMPTS < 1:
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['MAX_ATTEMPTS'] must be an integer >= 1.")
+        for name in ("LEASE_SECONDS", "POLL_INTERVAL", "SCHEDULER_INTERVAL"):
+            if getattr(opts, name) <= 0:
+                raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be > 0.")
+        return opts
+
+    @property
+    def backoff(self):
+        return import_string(self.BACKOFF) if isinstance(self.BACKOFF, str) else self.BACKOFF
+
+    @property
+    def lease(self):
+        return timedelta(seconds=self.LEASE_SECONDS)

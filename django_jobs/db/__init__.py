@@ -1,0 +1,19 @@
+"""The SQL that differs per database, behind one small interface (``base.DatabaseOps``)."""
+
+from django.db import connections
+
+
+def get_ops(using):
+    """The DatabaseOps for database alias ``using``."""
+    vendor = connections[using].vendor
+    if vendor == "postgresql":
+        from .postgresql import PostgreSQLOps as ops_class
+    elif vendor == "sqlite":
+        from .sqlite import SQLiteOps as ops_class
+    else:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"django_jobs supports PostgreSQL and SQLite; database {using!r} is {vendor}."
+        )
+    return ops_class(using)

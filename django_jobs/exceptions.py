@@ -1,0 +1,61 @@
+"""
+Exceptions: the callers' errors (the Go ``jobs`` package's list) and the two
+a job may raise to steer its own outcome.
+"""
+
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+
+
+class JobsError(Exception):
+    """Base class of django_jobs' errors."""
+
+
+class JobNotFound(JobsError, TaskResultDoesNotExist):
+    """No job has that id."""
+
+
+class JobNotClaimed(JobsError):
+    """The job is not (or no longer) claimed by this attempt: its lease was taken back."""
+
+
+class JobCancelled(JobsError):
+    """The job was cancelled."""
+
+
+class InvalidJobType(JobsError, InvalidTask):
+    """The function is not a registered, importable task."""
+
+
+class QueueNotFound(JobsError, InvalidTask):
+    """The queue is not one of the backend's QUEUES."""
+
+
+class InvalidJobArguments(JobsError, InvalidTask, ValueError):
+    """The arguments cannot be stored (not JSON) or do not fit the function."""
+
+
+class InvalidTransition(JobsError):
+    """The job is not in a state the requested change may start from."""
+
+
+class WorkerLost(JobsError):
+    """Recorded on an attempt whose worker stopped renewing its lease."""
+
+
+class Decline(Exception):
+    """
+    Raised by a job: not now. The job goes back to the queue without spending
+    an attempt, to run again after ``run_after`` (a datetime, or seconds).
+    """
+
+    def __init__(self, run_after=None):
+        self.run_after = run_after
+        super().__init__("declined")
+
+
+class PermanentFailure(Exception):
+    """Raised by a job: fail now, with no further retries."""
+
+    def __init__(self, message="", exit_status=1):
+        self.exit_status = exit_status
+        super().__init__(message)

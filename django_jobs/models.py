@@ -1,0 +1,165 @@
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
+
+from .states import FINISHED_STATES, LIVE_STATES, JobState, RunOutcome
+
+__all__ = ["FuncMap", "Job", "JobRun", "JobLog", "JobState", "RunOutcome"]
+
+
+class FuncMap(models.Model):
+    """A job function's dotted path, stored once and referred to by a small id."""
+
+    id = models.AutoField(primary_key=True)
+    path = models.CharField(max_length=255, unique=True)
+
+    class Meta:
+        verbose_name = _("function")
+
+    def __str__(self):
+        return self.path
+
+
+class Job(models.Model):
+    """One unit of work. Only ``django_jobs.queue`` changes its state."""
+
+    id = models.BigAutoField(primary_key=True)
+    backend = models.CharField(max_length=100, default="default")
+    queue_name = models.CharField(max_length=100, default="default")
+    func = models.ForeignKey(FuncMap, on_delete=models.PROTECT, related_name="jobs")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    priority = models.SmallIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.READY)
+
+    # Times come from the database clock (db_default / Now()), never a worker's.
+    enqueued_at = models.DateTimeField(db_default=Now())
+    run_after = models.DateTimeField(db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    # Attempts: ``attempts`` counts every attempt started (it numbers JobRuns
+    # and guards updates); ``attempts_left`` is the budget, given back by a
+    # declined or released attempt.
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=1)
+    attempts_left = models.PositiveIntegerField(default=1)
+
+    # The lease: who holds the job and until when.
+    worker_id = models.CharField(max_length=100, null=True, blank=True)
+    grabbed_until = models.DateTimeField(null=True, blank=True)
+    max_work_duration = models.DurationField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    uniqkey = models.CharField(max_length=255, null=True, blank=True)
+    coalesce = models.CharField(max_length=255, null=True, blank=True)
+
+    return_value = models.JSONField(null=True, blank=True)
+    exit_status = models.SmallIntegerField(null=True, blank=True)
+    keep_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("job")
+        indexes = [
+            # The claim query: due jobs of a queue, highest priority first.
+            models.Index(
+                "queue_name",
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                name="django_jobs_claim_idx",
+                condition=Q(state=JobState.READY),
+            ),
+            # Rescuing expired leases.
+            models.Index(
+                fields=["grabbed_until"],
+                name="django_jobs_lease_idx",
+                condition=Q(state=JobState.RUNNING),
+            ),
+            # Coalescing: waiting jobs of one function with one coalesce value.
+            models.Index(
+                fields=["func", "coalesce"],
+                name="django_jobs_coalesce_idx",
+                condition=Q(state=JobState.READY, coalesce__isnull=False),
+            ),
+            # Pruning and listing finished jobs.
+            models.Index(
+                fields=["state", "finished_at"],
+                name="django_jobs_finished_idx",
+                condition=Q(state__in=sorted(FINISHED_STATES)),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["func", "uniqkey"],
+                name="django_jobs_live_uniqkey",
+                condition=Q(uniqkey__isnull=False, state__in=sorted(LIVE_STATES)),
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=-100, priority__lte=100),
+                name="django_jobs_priority_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=JobState.values),
+                name="django_jobs_state_valid",
+            ),
+        ]
+        permissions = [
+            ("cancel_job", "Can cancel jobs"),
+            ("retry_job", "Can retry jobs"),
+            ("run_job", "Can make jobs due now"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.func.path}" if self.func_id else f"#{self.pk}"
+
+    @property
+    def path(self):
+        return self.func.path
+
+
+class JobRun(models.Model):
+    """One attempt at a job."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    attempt = models.PositiveIntegerField()
+    worker_id = models.CharField(max_length=100)
+    started_at = models.DateTimeField(db_default=Now())
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=RunOutcome.choices, default=RunOutcome.RUNNING)
+    exception_class_path = models.CharField(max_length=255, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    exit_status = models.SmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("job run")
+        ordering = ["job", "attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "attempt"], name="django_jobs_run_attempt"),
+        ]
+
+    def __str__(self):
+        return f"job #{self.job_id} attempt {self.attempt}"
+
+
+class JobLog(models.Model):
+    """A line logged by a job during one attempt."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="logs")
+    created_at = models.DateTimeField()
+    level = models.PositiveSmallIntegerField(default=20)
+    logger = models.CharField(max_length=255, blank=True, default="")
+    message = models.TextField()
+
+    class Meta:
+        verbose_name = _("job log line")
+        ordering = ["run", "id"]
+
+    def __str__(self):
+        return self.message[:80]

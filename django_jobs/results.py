@@ -1,0 +1,45 @@
+"""Turning Job rows into Django's TaskResult objects."""
+
+from dataclasses import replace
+
+from django.tasks import TaskResult
+from django.tasks.base import TaskError
+
+from .states import TASK_STATUS, RunOutcome
+
+ERROR_OUTCOMES = {RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED}
+
+
+def task_for(task, *, priority, queue_name, backend, run_after=None):
+    """The registered task as this job was enqueued (its own queue and priority)."""
+    return replace(task, priority=priority, queue_name=queue_name, backend=backend, run_after=run_after)
+
+
+def task_result(job, task, runs):
+    """A TaskResult for ``job`` (a Job), given its task and its JobRuns in attempt order."""
+    result = TaskResult(
+        task=task_for(
+            task,
+            priority=job.priority,
+            queue_name=job.queue_name,
+            backend=job.backend,
+            run_after=job.run_after,
+        ),
+        id=str(job.pk),
+        status=TASK_STATUS[job.state],
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        last_attempted_at=job.last_attempted_at,
+        args=job.args,
+        kwargs=job.kwargs,
+        backend=job.backend,
+        errors=[
+            TaskError(exception_class_path=run.exception_class_path, traceback=run.traceback)
+            for run in runs
+            if run.outcome in ERROR_OUTCOMES and run.exception_class_path
+        ],
+        worker_ids=[run.worker_id for run in runs],
+    )
+    object.__setattr__(result, "_return_value", job.return_value)
+    return result

@@ -1,0 +1,46 @@
+"""
+Leader-only duties, run from every worker's loop at SCHEDULER_INTERVAL: only
+the process holding leadership (see ``db``) performs them.
+"""
+
+import logging
+import time
+
+from django.db import connections
+
+from . import queue
+from .db import get_ops
+
+logger = logging.getLogger("django_jobs.scheduler")
+
+
+class Scheduler:
+    def __init__(self, *, using, options, worker_id):
+        self.using = using
+        self.options = options
+        self.worker_id = worker_id
+        self.leadership = get_ops(using).leadership(worker_id)
+        self.next_tick = 0.0
+        self.leading = False
+
+    def tick(self):
+        now = time.monotonic()
+        if now < self.next_tick:
+            return
+        self.next_tick = now + self.options.SCHEDULER_INTERVAL
+        leading = self.leadership.acquire()
+        if leading != self.leading:
+            logger.info("Worker %s %s scheduler leadership.", self.worker_id, "took" if leading else "lost")
+            self.leading = leading
+        if not leading:
+            return
+        try:
+            rescued = queue.rescue_expired(using=self.using)
+            if rescued:
+                logger.warning("Took back %d job(s) whose lease expired.", rescued)
+        except Exception as e:
+            logger.warning("Scheduler duties failed (%s); will retry.", e)
+            connections[self.using].close()
+
+    def close(self):
+        self.leadership.release()

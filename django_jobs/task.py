@@ -1,0 +1,100 @@
+"""The Task class our backend hands to ``@task``, and the ``job`` decorator."""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskContext, task
+from django.utils.module_loading import import_string
+
+from .exceptions import InvalidJobType
+
+#: Options a JobTask adds to Django's Task; each may be set on the decorator
+#: or per enqueue with ``.using(...)``.
+JOB_OPTIONS = (
+    "max_attempts",
+    "backoff",
+    "max_work_duration",
+    "uniqkey",
+    "coalesce",
+    "expires_at",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobTask(Task):
+    #: Attempts before the job is failed for good (None: the backend's MAX_ATTEMPTS).
+    max_attempts: int | None = None
+    #: ``backoff(exception, task_result) -> seconds | None`` (None: stop retrying).
+    backoff: Callable[[BaseException, Any], float | None] | None = None
+    #: Longest one attempt may hold its lease (seconds or timedelta).
+    max_work_duration: float | timedelta | None = None
+    #: At most one live job per function and uniqkey.
+    uniqkey: str | None = None
+    #: Jobs of one function with one coalesce value can be claimed together.
+    coalesce: str | None = None
+    #: A job not started by then never runs; it ends as expired.
+    expires_at: datetime | None = None
+
+    def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, **options):
+        """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""
+        unknown = set(options) - set(JOB_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"using() got unknown option(s) {sorted(unknown)}; "
+                f"django_jobs options are {list(JOB_OPTIONS)}."
+            )
+        new = Task.using(
+            self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend
+        )
+        return replace(new, **options) if options else new
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobContext(TaskContext):
+    """The context a ``takes_context=True`` job receives."""
+
+    job_id: int
+    worker_id: str
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self):
+        """True once someone asked this job to stop (``django_jobs.cancel``)."""
+        return self.cancel_event.is_set()
+
+
+def job(function=None, *, backend=DEFAULT_TASK_BACKEND_ALIAS, **options):
+    """
+    ``@job`` / ``@job(max_attempts=5, backoff=..., queue_name=...)``: a Django
+    task with django_jobs' options. The backend must be a DatabaseBackend.
+    """
+    from django.tasks import task_backends
+
+    ours = {f.name for f in fields(JobTask)} - {f.name for f in fields(Task)}
+    if set(options) & ours and not issubclass(task_backends[backend].task_class, JobTask):
+        raise InvalidJobType(
+            f"Task backend {backend!r} is not a django_jobs DatabaseBackend; "
+            f"it does not take options {sorted(set(options) & ours)}."
+        )
+    return task(function, backend=backend, **options)
+
+
+@lru_cache(maxsize=1024)
+def resolve_task(path):
+    """
+    The Task registered at ``path``. Only objects made by ``@task``/``@job``
+    qualify: a stored path naming any other callable (``os.system``) is refused.
+    """
+    try:
+        obj = import_string(path)
+    except ImportError as e:
+        raise InvalidJobType(f"Job function {path!r} cannot be imported: {e}") from e
+    if not isinstance(obj, Task):
+        raise InvalidJobType(
+            f"{path!r} is not a task: decorate it with @task or @django_jobs.job."
+        )
+    return obj

@@ -1,0 +1,153 @@
+"""
+The worker loop: wait for work, claim up to the free capacity, run each job
+in a thread, renew leases, and stop gracefully.
+"""
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import close_old_connections, connections
+from django.utils.crypto import get_random_string
+
+from . import queue
+from .db import get_ops
+from .exceptions import JobNotClaimed
+from .runner import Runner
+from .scheduler import Scheduler
+
+logger = logging.getLogger("django_jobs.worker")
+
+
+def new_worker_id():
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{get_random_string(6)}"
+
+
+class Worker:
+    def __init__(self, *, using, options, queues=None, concurrency=None, burst=False, grace_period=None, worker_id=None):
+        self.using = using
+        self.options = options
+        self.queues = sorted(queues) if queues else None
+        self.concurrency = concurrency or options.CONCURRENCY
+        self.burst = burst
+        self.grace_period = options.GRACE_PERIOD if grace_period is None else grace_period
+        self.worker_id = worker_id or new_worker_id()
+        self.runner = Runner(using=using, options=options)
+        self.stopping = threading.Event()
+        self.slot_freed = threading.Event()
+        self.in_flight = {}  # job id -> ClaimedJob
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="django_jobs")
+        self.scheduler = Scheduler(using=using, options=options, worker_id=self.worker_id)
+
+    # -- signals -------------------------------------------------------------------
+    def install_signal_handlers(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        if self.stopping.is_set():
+            logger.warning("Second %s: stopping now.", signal.Signals(signum).name)
+        logger.info("Received %s: no new jobs; waiting up to %ss for %d running.",
+                    signal.Signals(signum).name, self.grace_period, len(self.in_flight))
+        self.stop()
+
+    def stop(self):
+        self.stopping.set()
+        self.slot_freed.set()
+
+    # -- the loop --------------------------------------------------------------------
+    def run(self):
+        """Run until stopped (or, with burst, until nothing is due). Returns an exit code."""
+        logger.info("Worker %s started: queues=%s concurrency=%d%s", self.worker_id,
+                    ",".join(self.queues) if self.queues else "all", self.concurrency, " burst" if self.burst else "")
+        listener = get_ops(self.using).listener(self.stopping)
+        heart = threading.Thread(target=self._heartbeat_loop, name="django_jobs-heartbeat", daemon=True)
+        heart.start()
+        try:
+            while not self.stopping.is_set():
+                self.scheduler.tick()
+                free = self.concurrency - len(self.in_flight)
+                claimed = self._claim(free) if free > 0 else []
+                if self.burst and not claimed and not self.in_flight:
+                    break
+                if free > 0 and len(claimed) == free:
+                    continue  # there may be more: fill the freed slots first
+                if len(self.in_flight) >= self.concurrency or (self.burst and self.in_flight):
+                    self.slot_freed.wait(self.options.POLL_INTERVAL)
+                    self.slot_freed.clear()
+                elif not claimed:
+                    listener.wait(self.options.POLL_INTERVAL)
+        finally:
+            self._shutdown()
+            listener.close()
+            self.scheduler.close()
+        logger.info("Worker %s stopped.", self.worker_id)
+        return 0
+
+    def _claim(self, free):
+        try:
+            claimed = queue.claim(worker_id=self.worker_id, queues=self.queues, limit=free,
+                                  lease=self.options.lease, using=self.using)
+        except Exception as e:
+            logger.warning("Claiming failed (%s); retrying in %ss.", e, self.options.POLL_INTERVAL)
+            connections[self.using].close()
+            self.stopping.wait(self.options.POLL_INTERVAL)
+            return []
+        with self.lock:
+            for job in claimed:
+                self.in_flight[job.id] = job
+        for job in claimed:
+            self.pool.submit(self._run_one, job)
+        return claimed
+
+    def _run_one(self, claimed):
+        try:
+            close_old_connections()
+            self.runner.run(claimed)
+        except Exception:
+            logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
+            connections[self.using].close()
+        finally:
+            with self.lock:
+                self.in_flight.pop(claimed.id, None)
+            self.slot_freed.set()
+
+    def _heartbeat_loop(self):
+        interval = self.options.LEASE_SECONDS / 3
+        while not self.stopping.wait(interval) or self.in_flight:
+            with self.lock:
+                ids = list(self.in_flight)
+            if not ids:
+                if self.stopping.is_set():
+                    return
+                continue
+            try:
+                queue.heartbeat(worker_id=self.worker_id, job_ids=ids, lease=self.options.lease, using=self.using)
+            except Exception as e:
+                logger.warning("Heartbeat failed (%s); will retry.", e)
+                connections[self.using].close()
+            if self.stopping.is_set():
+                time.sleep(min(interval, 1.0))
+
+    def _shutdown(self):
+        """Let in-flight jobs finish within the grace period; release the rest."""
+        deadline = time.monotonic() + self.grace_period
+        while self.in_flight and time.monotonic() < deadline:
+            self.slot_freed.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            self.slot_freed.clear()
+        self.stopping.set()
+        with self.lock:
+            left = list(self.in_flight.values())
+        for claimed in left:
+            try:
+                queue.release(claimed, using=self.using)
+                logger.warning("Job %s attempt %s released unfinished; it will run again.", claimed.id, claimed.attempt)
+            except JobNotClaimed:
+                pass
+        self.pool.shutdown(wait=not left, cancel_futures=True)
+        connections.close_all()

@@ -1,0 +1,91 @@
+"""
+Settings for the test suite. ``DJANGO_JOBS_TEST_DB`` picks the database:
+``sqlite`` (default, a file, so worker subprocesses can share it) or
+``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT).
+
+Worker subprocesses started by tests get ``DJANGO_JOBS_DB_NAME``: the test
+database's real name, used as is.
+"""
+
+import os
+import tempfile
+
+DB = os.environ.get("DJANGO_JOBS_TEST_DB", "sqlite")
+EXISTING = os.environ.get("DJANGO_JOBS_DB_NAME")
+
+if DB == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": EXISTING or "django_jobs",
+            "HOST": os.environ.get("PGHOST", "localhost"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+        }
+    }
+elif DB == "sqlite":
+    test_file = os.path.join(tempfile.gettempdir(), f"django_jobs_test_{os.getpid()}.sqlite3")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": EXISTING or test_file,
+            "TEST": {"NAME": test_file},
+            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL"},
+        }
+    }
+else:
+    raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite or postgres, not {DB!r}")
+
+SECRET_KEY = "tests-only"
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_jobs",
+    "tests.testapp",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+TASKS = {
+    "default": {
+        "BACKEND": "django_jobs.backend.DatabaseBackend",
+        "QUEUES": ["default", "emails", "reports"],
+        "OPTIONS": {
+            "POLL_INTERVAL": 0.1,
+            "SCHEDULER_INTERVAL": 0.2,
+            "LEASE_SECONDS": float(os.environ.get("DJANGO_JOBS_LEASE_SECONDS", "30")),
+            "BACKOFF": "tests.testapp.jobs.quick_backoff",
+            "GRACE_PERIOD": 5,
+        },
+    },
+    "immediate": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_jobs": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -1,0 +1,105 @@
+"""Job functions the tests enqueue."""
+
+import asyncio
+import logging
+import os
+import time
+
+from django.tasks import task
+
+import django_jobs
+from django_jobs import Decline, PermanentFailure
+
+from .models import Execution
+
+logger = logging.getLogger("tests.jobs")
+
+
+def quick_backoff(exception, task_result):
+    return 0.05
+
+
+@task
+def add(a, b):
+    return a + b
+
+
+@task(queue_name="emails", priority=10)
+def send_email(to, subject="hi"):
+    return {"to": to, "subject": subject}
+
+
+@task
+def boom(message="boom"):
+    raise ValueError(message)
+
+
+@django_jobs.job(max_attempts=3)
+def flaky(fail_times):
+    """Fails on its first ``fail_times`` attempts (counted through its Execution rows)."""
+    from django.tasks import TaskContext  # noqa: F401
+
+    done = Execution.objects.filter(label=f"flaky-{fail_times}").count()
+    Execution.objects.create(job_id=0, attempt=done + 1, worker_id="", label=f"flaky-{fail_times}")
+    if done < fail_times:
+        raise RuntimeError(f"attempt {done + 1} fails")
+    return done + 1
+
+
+@django_jobs.job(takes_context=True, max_attempts=4)
+def context_flaky(context, fail_until):
+    if context.attempt < fail_until:
+        raise RuntimeError(f"attempt {context.attempt}")
+    return {"attempt": context.attempt, "job_id": context.job_id}
+
+
+@task(takes_context=True)
+def record(context, label="", sleep=0.0):
+    """Records each real execution; sleeps to simulate work."""
+    Execution.objects.create(
+        job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id, label=label
+    )
+    if sleep:
+        time.sleep(sleep)
+    return os.getpid()
+
+
+@task
+def chatty(n):
+    logger.info("starting with %s", n)
+    logger.warning("halfway")
+    return n
+
+
+@task
+async def async_add(a, b):
+    await asyncio.sleep(0.01)
+    return a + b
+
+
+@task
+def permanent():
+    raise PermanentFailure("cannot ever work", exit_status=3)
+
+
+@django_jobs.job(max_attempts=2)
+def declines_once(marker):
+    if not Execution.objects.filter(label=marker).exists():
+        Execution.objects.create(job_id=0, attempt=1, worker_id="", label=marker)
+        raise Decline(run_after=0)
+    return "done"
+
+
+@task
+def returns_set():
+    return {1, 2}
+
+
+@task
+def slow(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def not_a_task():
+    return 1
