@@ -42,6 +42,7 @@ class Worker:
         self.in_flight = {}  # job id -> ClaimedJob
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="django_jobs")
+        self.abandoned = 0
         self.scheduler = Scheduler(using=using, options=options, worker_id=self.worker_id)
 
     # -- signals -------------------------------------------------------------------
@@ -149,5 +150,7 @@ class Worker:
                 logger.warning("Job %s attempt %s released unfinished; it will run again.", claimed.id, claimed.attempt)
             except JobNotClaimed:
                 pass
+        #: Threads still running released jobs; their late reports are refused.
+        self.abandoned = len(left)
         self.pool.shutdown(wait=not left, cancel_futures=True)
         connections.close_all()

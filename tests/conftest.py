@@ -1,0 +1,90 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.tasks import task_backends
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def backend():
+    return task_backends["default"]
+
+
+@pytest.fixture
+def worker_env():
+    """Environment for a worker subprocess that uses this test's database."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(ROOT),
+        DJANGO_JOBS_DB_NAME=str(connection.settings_dict["NAME"]),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Workers:
+    """Starts ``manage.py runworker`` subprocesses and cleans them up."""
+
+    def __init__(self, env, tmp_path):
+        self.env = env
+        self.tmp_path = tmp_path
+        self.procs = []
+
+    def command(self, *args):
+        return [sys.executable, "-m", "django", "runworker", *args]
+
+    def burst(self, *args, timeout=120, env=None):
+        return subprocess.run(
+            self.command("--burst", *args),
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, *args, env=None):
+        log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w+")
+        proc = subprocess.Popen(
+            self.command(*args), env={**self.env, **(env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        proc.log = log
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def output(proc):
+        proc.log.flush()
+        proc.log.seek(0)
+        return proc.log.read()
+
+    def stop_all(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+            proc.log.close()
+
+
+@pytest.fixture
+def workers(worker_env, tmp_path):
+    w = Workers(worker_env, tmp_path)
+    yield w
+    w.stop_all()
+
+
+def wait_until(predicate, timeout=30.0, interval=0.05, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
