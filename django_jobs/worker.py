@@ -9,7 +9,7 @@ import signal
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import queue as queue_module
 
 from django.db import close_old_connections, connections
 from django.utils.crypto import get_random_string
@@ -41,8 +41,8 @@ class Worker:
         self.slot_freed = threading.Event()
         self.in_flight = {}  # job id -> ClaimedJob
         self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="django_jobs")
-        self.abandoned = 0
+        self.work = queue_module.SimpleQueue()
+        self.threads = []
         self.scheduler = Scheduler(using=using, options=options, worker_id=self.worker_id)
 
     # -- signals -------------------------------------------------------------------
@@ -69,6 +69,7 @@ class Worker:
         listener = get_ops(self.using).listener(self.stopping)
         heart = threading.Thread(target=self._heartbeat_loop, name="django_jobs-heartbeat", daemon=True)
         heart.start()
+        self._start_threads()
         try:
             while not self.stopping.is_set():
                 self.scheduler.tick()
@@ -103,8 +104,22 @@ class Worker:
             for job in claimed:
                 self.in_flight[job.id] = job
         for job in claimed:
-            self.pool.submit(self._run_one, job)
+            self.work.put(job)
         return claimed
+
+    def _start_threads(self):
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._job_thread, name=f"django_jobs-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _job_thread(self):
+        """Runs claimed jobs one after another on this thread's own database connection."""
+        try:
+            while (claimed := self.work.get()) is not None:
+                self._run_one(claimed)
+        finally:
+            connections.close_all()
 
     def _run_one(self, claimed):
         try:
@@ -150,7 +165,11 @@ class Worker:
                 logger.warning("Job %s attempt %s released unfinished; it will run again.", claimed.id, claimed.attempt)
             except JobNotClaimed:
                 pass
-        #: Threads still running released jobs; their late reports are refused.
-        self.abandoned = len(left)
-        self.pool.shutdown(wait=not left, cancel_futures=True)
+        # Job threads are daemons: one still running a released job does not
+        # hold the process, and its late report is refused (JobNotClaimed).
+        for _thread in self.threads:
+            self.work.put(None)
+        if not left:
+            for thread in self.threads:
+                thread.join()
         connections.close_all()

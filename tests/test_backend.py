@@ -191,8 +191,13 @@ def test_enqueue_is_part_of_the_callers_transaction():
 def test_aenqueue_and_aget_result():
     import asyncio
 
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
     async def go():
         r = await jobs.add.aenqueue(1, 2)
-        return await jobs.add.aget_result(r.id)
+        result = await jobs.add.aget_result(r.id)
+        await sync_to_async(connections.close_all, thread_sensitive=True)()
+        return result
 
     assert asyncio.run(go()).status == TaskResultStatus.READY

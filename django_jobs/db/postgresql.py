@@ -33,8 +33,8 @@ LEADER_LOCK_KEY = 0x646A6F6273
 CLAIM_SQL = """
 WITH picked AS (
     SELECT id FROM {job}
-    WHERE state = 'ready' AND run_after <= now()
-      AND (expires_at IS NULL OR expires_at > now())
+    WHERE state = 'ready' AND run_after <= statement_timestamp()
+      AND (expires_at IS NULL OR expires_at > statement_timestamp())
       {queue_filter}
     ORDER BY priority DESC, run_after, id
     LIMIT %(limit)s
@@ -45,16 +45,16 @@ WITH picked AS (
         attempts = job.attempts + 1,
         attempts_left = job.attempts_left - 1,
         worker_id = %(worker_id)s,
-        started_at = COALESCE(job.started_at, now()),
-        last_attempted_at = now(),
-        grabbed_until = now() + LEAST(%(lease)s, COALESCE(job.max_work_duration, %(lease)s))
+        started_at = COALESCE(job.started_at, statement_timestamp()),
+        last_attempted_at = statement_timestamp(),
+        grabbed_until = statement_timestamp() + LEAST(%(lease)s, COALESCE(job.max_work_duration, %(lease)s))
     FROM picked
     WHERE job.id = picked.id
     RETURNING {returning}
 ), runs AS (
     INSERT INTO {run} (job_id, attempt, worker_id, started_at, outcome,
                        exception_class_path, message, traceback)
-    SELECT id, attempts, %(worker_id)s, now(), 'running', '', '', '' FROM claimed
+    SELECT id, attempts, %(worker_id)s, statement_timestamp(), 'running', '', '', '' FROM claimed
 )
 SELECT {columns} FROM claimed ORDER BY priority DESC, id
 """

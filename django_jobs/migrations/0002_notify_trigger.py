@@ -16,12 +16,12 @@ $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER django_jobs_notify_insert
     AFTER INSERT ON django_jobs_job
-    FOR EACH ROW WHEN (NEW.state = 'ready' AND NEW.run_after <= now())
+    FOR EACH ROW WHEN (NEW.state = 'ready' AND NEW.run_after <= statement_timestamp())
     EXECUTE FUNCTION django_jobs_notify();
 
 CREATE TRIGGER django_jobs_notify_ready
     AFTER UPDATE OF state, run_after ON django_jobs_job
-    FOR EACH ROW WHEN (NEW.state = 'ready' AND NEW.run_after <= now())
+    FOR EACH ROW WHEN (NEW.state = 'ready' AND NEW.run_after <= statement_timestamp())
     EXECUTE FUNCTION django_jobs_notify();
 """
 

@@ -1,7 +1,3 @@
-import logging
-import os
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 
@@ -48,12 +44,5 @@ class Command(BaseCommand):
         )
         worker.install_signal_handlers()
         exit_code = worker.run()
-        if worker.abandoned:
-            # Threads still run the released jobs and cannot be interrupted;
-            # their jobs are back in the queue, so leave without waiting.
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(exit_code)
         if exit_code:
             raise SystemExit(exit_code)
