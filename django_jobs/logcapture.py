@@ -31,17 +31,27 @@ _handler = AttemptLogHandler(level=logging.DEBUG)
 _install_lock = threading.Lock()
 
 
-def install():
+def install(level=logging.INFO):
+    """
+    Put the capturing handler on the root logger, and make sure records at
+    ``level`` are created. If that means lowering the root logger's level,
+    the handlers already there keep the old level, so what they print does
+    not change.
+    """
     with _install_lock:
         root = logging.getLogger()
         if _handler not in root.handlers:
             root.addHandler(_handler)
+        if root.level > level:
+            for handler in root.handlers:
+                if handler is not _handler and handler.level == logging.NOTSET:
+                    handler.setLevel(root.level)
+            root.setLevel(level)
 
 
 @contextmanager
 def capture():
     """Within the block, this thread's log records go to the yielded list."""
-    install()
     _local.buffer = lines = []
     try:
         yield lines

@@ -14,7 +14,7 @@ import queue as queue_module
 from django.db import close_old_connections, connections
 from django.utils.crypto import get_random_string
 
-from . import queue
+from . import logcapture, queue
 from .db import get_ops
 from .exceptions import JobNotClaimed
 from .runner import Runner
@@ -66,6 +66,7 @@ class Worker:
         """Run until stopped (or, with burst, until nothing is due). Returns an exit code."""
         logger.info("Worker %s started: queues=%s concurrency=%d%s", self.worker_id,
                     ",".join(self.queues) if self.queues else "all", self.concurrency, " burst" if self.burst else "")
+        logcapture.install()
         listener = get_ops(self.using).listener(self.stopping)
         heart = threading.Thread(target=self._heartbeat_loop, name="django_jobs-heartbeat", daemon=True)
         heart.start()
