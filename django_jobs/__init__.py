@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 from .exceptions import Decline, PermanentFailure  # noqa: E402
 from .task import job  # noqa: E402
 
-__all__ = ["job", "enqueue", "cancel", "retry", "Decline", "PermanentFailure", "__version__"]
+__all__ = ["job", "enqueue", "cancel", "retry", "run_now", "Decline", "PermanentFailure", "__version__"]
 
 
 def _backend(backend):
@@ -48,3 +48,10 @@ def retry(job_id, *, backend="default"):
     from . import queue
 
     return queue.retry(job_id, using=_backend(backend).database)
+
+
+def run_now(job_id, *, backend="default"):
+    """Make a ready job due now, skipping its run_after or retry delay. Returns the Job."""
+    from . import queue
+
+    return queue.run_now(job_id, using=_backend(backend).database)

@@ -378,3 +378,12 @@ def retry(job_id, *, using):
         )
     job.refresh_from_db(using=using)
     return job
+
+
+def run_now(job_id, *, using):
+    """Make a ready job due now (its run_after or retry backoff is skipped)."""
+    job = get_job(job_id, using=using)
+    if not Job.objects.using(using).filter(pk=job.pk, state=JobState.READY).update(run_after=Now()):
+        raise InvalidTransition(f"Job {job.pk} is {job.state}; only ready jobs can be made due now.")
+    job.refresh_from_db(using=using)
+    return job
