@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 from .exceptions import Decline, PermanentFailure  # noqa: E402
 from .task import job  # noqa: E402
 
-__all__ = ["job", "enqueue", "cancel", "retry", "run_now", "Decline", "PermanentFailure", "__version__"]
+__all__ = ["job", "enqueue", "enqueue_many", "enqueue_and_run", "cancel", "retry", "run_now", "failures", "logs", "Decline", "PermanentFailure", "__version__"]
 
 
 def _backend(backend):
@@ -27,13 +27,57 @@ def enqueue(function_path, args=(), kwargs=None, *, backend="default", **options
     ``options`` are those of ``Task.using()`` and django_jobs' own
     (max_attempts, uniqkey, coalesce, expires_at, ...). Returns a TaskResult.
     """
+    _backend(backend)
+    return _task(function_path, backend, options).enqueue(*args, **(kwargs or {}))
+
+
+def _task(task_or_path, backend, options):
     from .task import resolve_task
 
-    _backend(backend)
-    task = resolve_task(function_path)
+    task = resolve_task(task_or_path) if isinstance(task_or_path, str) else task_or_path
     if options or task.backend != backend:
-        task = task.using(backend=backend, **options) if hasattr(task, "using") else task
-    return task.enqueue(*args, **(kwargs or {}))
+        task = task.using(backend=backend, **options)
+    return task
+
+
+def enqueue_many(calls, *, backend="default"):
+    """
+    Enqueue many jobs in one transaction and one INSERT. ``calls`` holds
+    ``(task_or_path, args, kwargs)`` triples (args and kwargs may be left out).
+    Returns their TaskResults in order; nothing is written if any is invalid.
+    """
+    instance = _backend(backend)
+    triples = []
+    for call in calls:
+        task, args, kwargs = (*call, (), {})[:3] if isinstance(call, (tuple, list)) else (call, (), {})
+        triples.append((_task(task, backend, {}), args, kwargs or {}))
+    return instance.enqueue_many(triples)
+
+
+def enqueue_and_run(task_or_path, args=(), kwargs=None, *, backend="default", **options):
+    """
+    Add a job already claimed by this process and run it here, now, keeping
+    the same records as a worker would (the Go package's AddAndClaim, Bildad's
+    enqueue_and_run). Returns its TaskResult once it has finished.
+    """
+    from .runner import run_here
+
+    instance = _backend(backend)
+    return run_here(_task(task_or_path, backend, options), args, kwargs or {}, backend=instance)
+
+
+def failures(job_id, *, backend="default"):
+    """The job's failed or lost attempts (JobRuns), oldest first: its failure log."""
+    from . import queue
+
+    return queue.failures(job_id, using=_backend(backend).database)
+
+
+def logs(job_id, attempt=None, *, backend="default"):
+    """What the job logged (JobLog lines), for one attempt or all, in order."""
+    from . import queue
+
+    return queue.logs(job_id, attempt=attempt, using=_backend(backend).database)
 
 
 def cancel(job_id, *, backend="default"):

@@ -1,5 +1,6 @@
 """``django.tasks`` backend: translates Tasks and TaskResults to Job rows, through the queue service."""
 
+from django.db import transaction
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.signals import task_enqueued
 
@@ -38,26 +39,41 @@ class DatabaseBackend(BaseTaskBackend):
                 raise InvalidJobType(f"max_attempts must be an integer >= 1, not {task.max_attempts!r}.")
             if task.backoff is not None and not callable(task.backoff):
                 raise InvalidJobType(f"backoff must be callable, not {task.backoff!r}.")
+            for name in ("uniqkey", "coalesce"):
+                value = getattr(task, name)
+                if value is not None and (not isinstance(value, str) or not value or len(value) > 255):
+                    raise InvalidJobType(f"{name} must be a non-empty string of at most 255 characters, not {value!r}.")
 
     def enqueue(self, task, args, kwargs):
-        self.validate_task(task)
-        enqueued = queue.enqueue(task, args, kwargs, backend=self.alias, options=self.job_options, using=self.database)
-        job = enqueued.job
+        return self._announce(task, queue.enqueue(task, args, kwargs, using=self.database))
+
+    def enqueue_many(self, calls):
+        """
+        Enqueue ``(task, args, kwargs)`` triples in one transaction and one
+        INSERT. Returns their results in order; nothing is written if any is invalid.
+        """
+        calls = [(task, tuple(args), dict(kwargs)) for task, args, kwargs in calls]
+        for task, _args, _kwargs in calls:
+            if task.get_backend() is not self:
+                raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
+        with transaction.atomic(using=self.database):
+            built = [queue.build_job(task, args, kwargs, using=self.database) for task, args, kwargs in calls]
+            enqueued = queue.insert_many(built, using=self.database)
+        return [self._announce(task, e) for (task, _a, _k), e in zip(calls, enqueued)]
+
+    def _announce(self, task, enqueued):
         if enqueued.created:
             # The row was inserted: state and times are what was just written.
-            result = task_result(job, task, [])
+            result = task_result(enqueued.job, task, [])
         else:
-            result = self._result(job)
+            result = self._result(enqueued.job, created=False)
         task_enqueued.send(type(self), task_result=result)
         return result
 
     def get_result(self, result_id):
         return self._result(queue.get_job(result_id, using=self.database))
 
-    def _result(self, job):
-        try:
-            task = resolve_task(job.func.path)
-        except InvalidJobType:
-            raise
+    def _result(self, job, *, created=True):
+        task = resolve_task(job.func.path)
         runs = list(JobRun.objects.using(self.database).filter(job_id=job.pk).order_by("attempt"))
-        return task_result(job, task, runs)
+        return task_result(job, task, runs, created=created)

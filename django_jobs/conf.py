@@ -27,6 +27,10 @@ class Options:
     GRACE_PERIOD: float = 30.0
     #: Jobs run at once by one worker process (threads).
     CONCURRENCY: int = 4
+    #: How long finished jobs are kept (seconds or timedelta; None: forever).
+    KEEP_FINISHED_FOR: float | timedelta | None = timedelta(days=7)
+    #: How often the scheduler leader prunes finished jobs past their time.
+    PRUNE_INTERVAL: float = 60.0
 
     @classmethod
     def from_dict(cls, alias, options):

@@ -53,7 +53,53 @@ def install(level=logging.INFO):
 def capture():
     """Within the block, this thread's log records go to the yielded list."""
     _local.buffer = lines = []
+    _local.pending = {}
     try:
         yield lines
     finally:
+        for name, rest in _local.pending.items():  # a last line printed without a newline
+            lines.append((datetime.now(UTC), logging.INFO if name == "stdout" else logging.WARNING, name, rest))
         _local.buffer = None
+        _local.pending = {}
+
+
+class _ThreadStream:
+    """
+    Stands in for sys.stdout/sys.stderr: on a thread running an attempt, what
+    is printed becomes log lines of that attempt; elsewhere it passes through.
+    """
+
+    def __init__(self, stream, level, name):
+        self._stream, self._level, self._name = stream, level, name
+
+    def write(self, text):
+        buffer = getattr(_local, "buffer", None)
+        if buffer is None:
+            return self._stream.write(text)
+        pending = getattr(_local, "pending", {})
+        _local.pending = pending
+        text = pending.pop(self._name, "") + text
+        *lines, rest = text.split("\n")
+        now = datetime.now(UTC)
+        buffer.extend((now, self._level, self._name, line) for line in lines)
+        if rest:
+            pending[self._name] = rest
+        return len(text)
+
+    def flush(self):
+        if getattr(_local, "buffer", None) is None:
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def capture_print():
+    """Route what running jobs print into their log lines (idempotent)."""
+    import sys
+
+    with _install_lock:
+        if not isinstance(sys.stdout, _ThreadStream):
+            sys.stdout = _ThreadStream(sys.stdout, logging.INFO, "stdout")
+        if not isinstance(sys.stderr, _ThreadStream):
+            sys.stderr = _ThreadStream(sys.stderr, logging.WARNING, "stderr")

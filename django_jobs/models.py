@@ -55,10 +55,14 @@ class Job(models.Model):
     cancel_requested = models.BooleanField(default=False)
 
     uniqkey = models.CharField(max_length=255, null=True, blank=True)
-    coalesce = models.CharField(max_length=255, null=True, blank=True)
+    # "coalesce" is an SQL keyword: the column gets another name.
+    coalesce = models.CharField(max_length=255, null=True, blank=True, db_column="coalesce_key")
 
     return_value = models.JSONField(null=True, blank=True)
     exit_status = models.SmallIntegerField(null=True, blank=True)
+    #: How long a finished job (and its exit status, runs and logs) is kept;
+    #: None keeps it until deleted. ``keep_until`` is set when it finishes.
+    keep_for = models.DurationField(null=True, blank=True)
     keep_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -85,7 +89,19 @@ class Job(models.Model):
                 name="django_jobs_coalesce_idx",
                 condition=Q(state=JobState.READY, coalesce__isnull=False),
             ),
-            # Pruning and listing finished jobs.
+            # Pruning finished jobs whose time is up.
+            models.Index(
+                fields=["keep_until"],
+                name="django_jobs_prune_idx",
+                condition=Q(keep_until__isnull=False),
+            ),
+            # Expiring ready jobs nobody started in time.
+            models.Index(
+                fields=["expires_at"],
+                name="django_jobs_expire_idx",
+                condition=Q(state=JobState.READY, expires_at__isnull=False),
+            ),
+            # Listing finished jobs.
             models.Index(
                 fields=["state", "finished_at"],
                 name="django_jobs_finished_idx",

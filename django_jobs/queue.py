@@ -10,7 +10,7 @@ cannot write over the attempt that replaced it.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.db.models.signals import post_migrate
@@ -19,7 +19,7 @@ from django.dispatch import receiver
 from . import states
 from .arguments import as_json
 from .db import get_ops
-from .exceptions import InvalidJobType, InvalidTransition, JobNotClaimed, JobNotFound
+from .exceptions import InvalidJobArguments, InvalidJobType, InvalidTransition, JobNotClaimed, JobNotFound
 from .models import FuncMap, Job, JobLog, JobRun
 from .states import JobState, RunOutcome
 from .task import JobTask, resolve_task
@@ -85,14 +85,25 @@ def check_registered(task):
         )
 
 
-def enqueue(task, args, kwargs, *, backend, options, using):
+def _seconds(value, what):
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    raise InvalidJobArguments(f"{what} must be a timedelta or a number of seconds >= 0, not {value!r}.")
+
+
+def build_job(task, args, kwargs, *, using):
     """
-    Write one job for ``task`` in the caller's transaction on ``using``.
-    Returns Enqueued; nothing is written if anything is invalid.
+    An unsaved Job for ``task`` called with ``args``/``kwargs``, checked
+    (registered function, valid task options, JSON arguments) but not written.
     """
+    backend = task.get_backend()
+    backend.validate_task(task)
     check_registered(task)
+    options = backend.job_options
     job = Job(
-        backend=backend,
+        backend=backend.alias,
         queue_name=task.queue_name,
         args=as_json(list(args), "args"),
         kwargs=as_json(dict(kwargs), "kwargs"),
@@ -100,25 +111,36 @@ def enqueue(task, args, kwargs, *, backend, options, using):
     )
     max_attempts = options.MAX_ATTEMPTS
     max_work = options.MAX_WORK_DURATION
+    keep_for = options.KEEP_FINISHED_FOR
     if isinstance(task, JobTask):
         max_attempts = task.max_attempts or max_attempts
         max_work = task.max_work_duration if task.max_work_duration is not None else max_work
+        keep_for = task.keep_for if task.keep_for is not None else keep_for
         job.uniqkey, job.coalesce, job.expires_at = task.uniqkey, task.coalesce, task.expires_at
+        if task.expires_in is not None:
+            job.expires_at = Now() + _seconds(task.expires_in, "expires_in")
     job.max_attempts = job.attempts_left = max_attempts
-    if max_work is not None:
-        job.max_work_duration = max_work if isinstance(max_work, timedelta) else timedelta(seconds=max_work)
+    job.max_work_duration = _seconds(max_work, "max_work_duration")
+    job.keep_for = _seconds(keep_for, "keep_for")
     if task.run_after is not None:
         job.run_after = task.run_after
     job.func_id = func_id(task.module_path, using)
+    return job
 
+
+def enqueue(task, args, kwargs, *, using):
+    """
+    Write one job for ``task`` in the caller's transaction on ``using``.
+    Returns Enqueued; nothing is written if anything is invalid.
+    """
+    return insert(build_job(task, args, kwargs, using=using), using=using)
+
+
+def insert(job, *, using):
+    """Insert a built job; with a uniqkey, return the live job already holding it instead."""
     if job.uniqkey is None:
         job.save(using=using, force_insert=True)
         return Enqueued(job, True)
-    return _enqueue_unique(job, using)
-
-
-def _enqueue_unique(job, using):
-    """Insert, or return the live job holding the same (function, uniqkey)."""
     for _ in range(3):
         try:
             with transaction.atomic(using=using):
@@ -126,15 +148,66 @@ def _enqueue_unique(job, using):
             return Enqueued(job, True)
         except IntegrityError:
             job.pk = None
-            existing = (
-                Job.objects.using(using)
-                .filter(func_id=job.func_id, uniqkey=job.uniqkey, state__in=states.LIVE_STATES)
-                .first()
-            )
-            if existing is not None:
+            job._state.adding = True
+            if (existing := _live_with_uniqkey(job.func_id, job.uniqkey, using)) is not None:
                 return Enqueued(existing, False)
             # It finished between our insert and our look-up: try again.
     raise IntegrityError(f"Could not enqueue or find the job with uniqkey {job.uniqkey!r}.")
+
+
+def _live_with_uniqkey(func_id, uniqkey, using):
+    return (
+        Job.objects.using(using)
+        .select_related("func")
+        .filter(func_id=func_id, uniqkey=uniqkey, state__in=states.LIVE_STATES)
+        .first()
+    )
+
+
+def insert_many(jobs, *, using):
+    """
+    Insert built jobs in one statement (JoobQ's enqueue_batch), in one
+    transaction. A job whose (function, uniqkey) is already live, or repeats
+    an earlier one of the batch, yields the live job instead. Returns one
+    Enqueued per job, in order.
+    """
+    jobs = list(jobs)
+    with transaction.atomic(using=using):
+        plain = [job for job in jobs if job.uniqkey is None]
+        Job.objects.using(using).bulk_create(plain)
+        keyed = {}
+        for job in jobs:
+            if job.uniqkey is not None:
+                keyed.setdefault((job.func_id, job.uniqkey), job)
+        if keyed:
+            before = _live_by_key(keyed, using)
+            Job.objects.using(using).bulk_create(
+                [job for key, job in keyed.items() if key not in before], ignore_conflicts=True
+            )
+            after = _live_by_key(keyed, using)
+        results = []
+        for job in jobs:
+            if job.uniqkey is None:
+                results.append(Enqueued(job, True))
+                continue
+            key = (job.func_id, job.uniqkey)
+            live = after[key]
+            created = key not in before and keyed[key] is job
+            if created:
+                job.pk = live.pk
+                job.enqueued_at, job.run_after = live.enqueued_at, live.run_after
+                results.append(Enqueued(job, True))
+            else:
+                results.append(Enqueued(live, False))
+        return results
+
+
+def _live_by_key(keyed, using):
+    query = Q()
+    for func_id_, uniqkey in keyed:
+        query |= Q(func_id=func_id_, uniqkey=uniqkey)
+    live = Job.objects.using(using).select_related("func").filter(query, state__in=states.LIVE_STATES)
+    return {(job.func_id, job.uniqkey): job for job in live}
 
 
 # -- claiming ----------------------------------------------------------------------
@@ -174,7 +247,88 @@ def heartbeat(*, worker_id, job_ids, lease, using):
     )
 
 
+def claim_coalesced(claimed, *, limit, lease, using):
+    """
+    Claim up to ``limit`` more due jobs of ``claimed``'s function with the same
+    coalesce value, for the same worker (TheSchwartz's coalescing).
+    """
+    if not claimed.coalesce:
+        return []
+    siblings = get_ops(using).claim(
+        worker_id=claimed.worker_id,
+        queues=None,
+        limit=limit,
+        lease=lease,
+        coalesce=(claimed.func_id, claimed.coalesce),
+    )
+    for sibling in siblings:
+        sibling.func_path = claimed.func_path
+    return siblings
+
+
+def add_and_claim(job, *, worker_id, lease, using):
+    """
+    Insert a built job already running as attempt 1 of ``worker_id`` (the Go
+    package's AddAndClaim): it bypasses the queue but keeps the same records.
+    Returns its ClaimedJob.
+    """
+    from .db.base import ClaimedJob
+
+    if job.uniqkey is not None and _live_with_uniqkey(job.func_id, job.uniqkey, using) is not None:
+        raise IntegrityError(f"A live job with uniqkey {job.uniqkey!r} already exists.")
+    job.state = JobState.RUNNING
+    job.attempts = 1
+    job.attempts_left = job.max_attempts - 1
+    job.worker_id = worker_id
+    job.started_at = job.last_attempted_at = Now()
+    job.grabbed_until = Now() + lease
+    with transaction.atomic(using=using):
+        job.save(using=using, force_insert=True)
+        JobRun.objects.using(using).create(job_id=job.pk, attempt=1, worker_id=worker_id)
+    job.refresh_from_db(using=using)
+    return ClaimedJob(
+        id=job.pk,
+        attempt=1,
+        worker_id=worker_id,
+        func_id=job.func_id,
+        args=job.args,
+        kwargs=job.kwargs,
+        backend=job.backend,
+        queue_name=job.queue_name,
+        priority=job.priority,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        last_attempted_at=job.last_attempted_at,
+        attempts_left=job.attempts_left,
+        max_work_duration=job.max_work_duration,
+        coalesce=job.coalesce,
+        func_path=FuncMap.objects.using(using).get(pk=job.func_id).path,
+    )
+
+
+def cancelled_among(job_ids, *, using):
+    """Of these jobs (running here), the ids of those cancelled meanwhile."""
+    if not job_ids:
+        return set()
+    return set(
+        Job.objects.using(using)
+        .filter(pk__in=job_ids, state=JobState.CANCELLED)
+        .values_list("pk", flat=True)
+    )
+
+
 # -- reporting an attempt's outcome ---------------------------------------------------
+
+
+def finished(state, **changes):
+    """Column changes for a job entering a finished state: times, and when it may be pruned."""
+    return dict(
+        state=state,
+        finished_at=Now(),
+        keep_until=Now() + F("keep_for"),
+        grabbed_until=None,
+        **changes,
+    )
 
 
 def _attempt(claimed, using):
@@ -184,8 +338,11 @@ def _attempt(claimed, using):
     )
 
 
-def _finish_attempt(claimed, using, job_changes, *, outcome, error=None, exit_status=None, logs=()):
-    """Apply ``job_changes`` to the attempt's job and close its run, or raise JobNotClaimed."""
+def _finish_attempt(claimed, using, job_changes, *, outcome, error=None, exit_status=None, logs=(), then=None):
+    """
+    Apply ``job_changes`` to the attempt's job and close its run, or raise
+    JobNotClaimed; then call ``then()`` in the same transaction.
+    """
     with transaction.atomic(using=using):
         if not _attempt(claimed, using).update(**job_changes):
             raise JobNotClaimed(f"Job {claimed.id} attempt {claimed.attempt} is no longer held by {claimed.worker_id}.")
@@ -201,6 +358,8 @@ def _finish_attempt(claimed, using, job_changes, *, outcome, error=None, exit_st
             JobLog.objects.using(using).bulk_create(
                 [JobLog(run_id=run_id, created_at=at, level=level, logger=name, message=msg) for at, level, name, msg in logs]
             )
+        if then is not None:
+            then()
 
 
 @dataclass(frozen=True)
@@ -210,20 +369,20 @@ class ErrorInfo:
     traceback: str
 
 
-def complete(claimed, return_value, *, exit_status=0, logs=(), using):
+def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), using):
+    """
+    Record a successful attempt. ``replacements`` (built jobs) are inserted in
+    the same transaction (TheSchwartz's replace_with): either they all exist
+    and this job is done, or nothing changed.
+    """
     _finish_attempt(
         claimed,
         using,
-        dict(
-            state=states.target("complete"),
-            finished_at=Now(),
-            return_value=return_value,
-            exit_status=exit_status,
-            grabbed_until=None,
-        ),
+        finished(states.target("complete"), return_value=return_value, exit_status=exit_status),
         outcome=RunOutcome.SUCCEEDED,
         exit_status=exit_status,
         logs=logs,
+        then=(lambda: insert_many(replacements, using=using)) if replacements else None,
     )
 
 
@@ -238,7 +397,7 @@ def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), using):
         changes = dict(state=state, run_after=Now() + timedelta(seconds=retry_in), worker_id=None, grabbed_until=None)
     else:
         state = states.target("fail")
-        changes = dict(state=state, finished_at=Now(), exit_status=exit_status, grabbed_until=None)
+        changes = finished(state, exit_status=exit_status)
     _finish_attempt(claimed, using, changes, outcome=RunOutcome.FAILED, error=error, exit_status=exit_status, logs=logs)
     return state
 
@@ -296,14 +455,14 @@ def rescue_expired(*, using, batch=500):
     )
     for pk, attempt, attempts_left, worker_id in expired:
         if attempts_left > 0:
-            changes = dict(state=JobState.READY, run_after=Now())
+            changes = dict(state=JobState.READY, run_after=Now(), grabbed_until=None)
         else:
-            changes = dict(state=JobState.FAILED, finished_at=Now(), exit_status=1)
+            changes = finished(JobState.FAILED, exit_status=1)
         with transaction.atomic(using=using):
             taken = (
                 Job.objects.using(using)
                 .filter(pk=pk, state=JobState.RUNNING, attempts=attempt, grabbed_until__lt=Now())
-                .update(worker_id=None, grabbed_until=None, **changes)
+                .update(worker_id=None, **changes)
             )
             if taken:
                 JobRun.objects.using(using).filter(job_id=pk, attempt=attempt).update(
@@ -314,6 +473,38 @@ def rescue_expired(*, using, batch=500):
                 )
                 rescued += 1
     return rescued
+
+
+def expire_overdue(*, using):
+    """Ready jobs whose expires_at has passed end as expired (Bildad's expire). Returns how many."""
+    return (
+        Job.objects.using(using)
+        .filter(state__in=states.sources("expire"), expires_at__lte=Now())
+        .update(**finished(states.target("expire")))
+    )
+
+
+def prune(*, using, batch=1000):
+    """
+    Delete finished jobs whose keep time is up, with their runs and logs, in
+    batches of ``batch`` jobs. Returns how many jobs were deleted.
+    """
+    deleted = 0
+    while True:
+        ids = list(
+            Job.objects.using(using)
+            .filter(keep_until__lt=Now(), state__in=states.FINISHED_STATES)
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        with transaction.atomic(using=using):
+            JobLog.objects.using(using).filter(run__job_id__in=ids).delete()
+            JobRun.objects.using(using).filter(job_id__in=ids).delete()
+            _count, per_model = Job.objects.using(using).filter(pk__in=ids, keep_until__lt=Now()).delete()
+            deleted += per_model.get(Job._meta.label, 0)
+        if len(ids) < batch:
+            return deleted
 
 
 # -- operators' calls ----------------------------------------------------------------
@@ -337,19 +528,18 @@ def cancel(job_id, *, using):
         changed = (
             Job.objects.using(using)
             .filter(pk=job.pk, state__in=states.sources("cancel"))
-            .update(
-                state=states.target("cancel"),
-                cancel_requested=True,
-                finished_at=Now(),
-                grabbed_until=None,
-            )
+            .update(**finished(states.target("cancel"), cancel_requested=True))
         )
         if not changed:
             job.refresh_from_db(using=using)
             raise InvalidTransition(f"Job {job.pk} is {job.state}; only ready or running jobs can be cancelled.")
-        JobRun.objects.using(using).filter(job_id=job.pk, attempt=job.attempts, outcome=RunOutcome.RUNNING).update(
-            outcome=RunOutcome.CANCELLED, finished_at=Now()
-        )
+        if JobRun.objects.using(using).filter(job_id=job.pk, attempt=job.attempts, outcome=RunOutcome.RUNNING).update(
+            outcome=RunOutcome.CANCELLED,
+            finished_at=Now(),
+            exception_class_path="django_jobs.exceptions.JobCancelled",
+            message="cancelled while running",
+        ):
+            get_ops(using).announce_cancel(job.pk)
     job.refresh_from_db(using=using)
     return job
 
@@ -365,6 +555,7 @@ def retry(job_id, *, using):
             attempts_left=F("max_attempts"),
             run_after=Now(),
             finished_at=None,
+            keep_until=None,
             cancel_requested=False,
             worker_id=None,
             grabbed_until=None,
@@ -387,3 +578,22 @@ def run_now(job_id, *, using):
         raise InvalidTransition(f"Job {job.pk} is {job.state}; only ready jobs can be made due now.")
     job.refresh_from_db(using=using)
     return job
+
+
+def failures(job_id, *, using):
+    """The job's failure log: its failed, lost and cancelled attempts, oldest first."""
+    job = get_job(job_id, using=using)
+    return list(
+        JobRun.objects.using(using)
+        .filter(job=job, outcome__in=[RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED])
+        .order_by("attempt")
+    )
+
+
+def logs(job_id, *, attempt=None, using):
+    """What the job logged, for one attempt or all, in order."""
+    job = get_job(job_id, using=using)
+    lines = JobLog.objects.using(using).filter(run__job=job).select_related("run")
+    if attempt is not None:
+        lines = lines.filter(run__attempt=attempt)
+    return list(lines.order_by("run__attempt", "id"))

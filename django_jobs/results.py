@@ -1,6 +1,6 @@
 """Turning Job rows into Django's TaskResult objects."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from django.tasks import TaskResult
 from django.tasks.base import TaskError
@@ -10,14 +10,23 @@ from .states import TASK_STATUS, RunOutcome
 ERROR_OUTCOMES = {RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobResult(TaskResult):
+    """A TaskResult that also says whether the enqueue created the job."""
+
+    #: False when the enqueue found a live job with the same uniqkey and returned it.
+    created: bool = True
+
+
 def task_for(task, *, priority, queue_name, backend, run_after=None):
     """The registered task as this job was enqueued (its own queue and priority)."""
     return replace(task, priority=priority, queue_name=queue_name, backend=backend, run_after=run_after)
 
 
-def task_result(job, task, runs):
-    """A TaskResult for ``job`` (a Job), given its task and its JobRuns in attempt order."""
-    result = TaskResult(
+def task_result(job, task, runs, *, created=True):
+    """A JobResult for ``job`` (a Job), given its task and its JobRuns in attempt order."""
+    result = JobResult(
+        created=created,
         task=task_for(
             task,
             priority=job.priority,

@@ -3,14 +3,13 @@
 import logging
 import time
 import traceback
-from datetime import datetime
 
 from django.tasks.signals import task_finished, task_started
 from django.utils.module_loading import import_string
 
 from . import logcapture, queue
-from .arguments import as_json
 from .exceptions import Decline, InvalidJobArguments, JobNotClaimed, PermanentFailure
+from .arguments import as_json
 from .models import Job, JobRun
 from .results import task_result
 from .states import JobState
@@ -50,16 +49,30 @@ def running_result(claimed, task, using):
     if claimed.attempt == 1:
         runs = [JobRun(worker_id=claimed.worker_id, attempt=1)]
     else:
-        runs = list(JobRun.objects.using(using).filter(job_id=claimed.id).only("worker_id", "outcome", "attempt", "exception_class_path", "traceback"))
+        runs = list(
+            JobRun.objects.using(using)
+            .filter(job_id=claimed.id)
+            .only("worker_id", "outcome", "attempt", "exception_class_path", "traceback")
+        )
     return task_result(job, task, runs)
+
+
+class Outcome:
+    """How an attempt ended, as the worker reports it to the queue (applied to coalesced siblings too)."""
+
+    def __init__(self, kind, *, value=None, exc=None, retry_in=None, run_after=None, permanent=False):
+        self.kind, self.value, self.exc = kind, value, exc
+        self.retry_in, self.run_after, self.permanent = retry_in, run_after, permanent
 
 
 class Runner:
     """Runs claimed attempts for one worker; safe to call from several threads."""
 
-    def __init__(self, *, using, options):
+    def __init__(self, *, using, options, track=None):
         self.using = using
         self.options = options
+        #: ``track(claimed, running: bool)``: the worker's in-flight bookkeeping (leases, cancels).
+        self.track = track or (lambda claimed, running: None)
 
     def run(self, claimed, cancel_event=None):
         started = time.monotonic()
@@ -80,9 +93,10 @@ class Runner:
             task = resolve_task(claimed.func_path)
         except Exception as exc:
             # Unknown or unimportable function: no retry can help.
-            return self._report_failure(claimed, exc, None, task=None, permanent=True, logs=())
+            return self._report(claimed, None, Outcome("failed", exc=exc, permanent=True), [], ())
         result = running_result(claimed, task, self.using)
         task_started.send(sender=type(task.get_backend()), task_result=result)
+        context = None
         with logcapture.capture() as logs:
             try:
                 if task.takes_context:
@@ -90,24 +104,38 @@ class Runner:
                         task_result=result,
                         job_id=claimed.id,
                         worker_id=claimed.worker_id,
+                        claim_siblings=lambda limit: self._claim_siblings(claimed, limit),
                         **({"cancel_event": cancel_event} if cancel_event is not None else {}),
                     )
                     value = task.call(context, *claimed.args, **claimed.kwargs)
                 else:
                     value = task.call(*claimed.args, **claimed.kwargs)
-                value = as_json(value, "the return value")
+                outcome = Outcome("succeeded", value=as_json(value, "the return value"))
             except KeyboardInterrupt:
                 raise
             except Decline as exc:
-                return self._report(claimed, result, "declined", lambda: queue.decline(
-                    claimed, run_after=exc.run_after if exc.run_after is not None else self._delay(task, exc, result) or 0,
-                    logs=list(logs), using=self.using))
-            except InvalidJobArguments as exc:
-                return self._report_failure(claimed, exc, result, task=task, permanent=True, logs=logs)
+                run_after = exc.run_after if exc.run_after is not None else self._delay(task, exc, result)
+                outcome = Outcome("declined", exc=exc, run_after=run_after or 0)
             except BaseException as exc:
-                return self._report_failure(claimed, exc, result, task=task, permanent=isinstance(exc, PermanentFailure), logs=logs)
-        object.__setattr__(result, "_return_value", value)
-        return self._report(claimed, result, "succeeded", lambda: queue.complete(claimed, value, logs=logs, using=self.using))
+                permanent = isinstance(exc, (PermanentFailure, InvalidJobArguments))
+                outcome = Outcome("failed", exc=exc, permanent=permanent)
+                if not permanent:
+                    try:
+                        outcome.retry_in = self._delay(task, exc, result)
+                    except Exception:
+                        logger.exception("Backoff of job %s raised; not retrying", claimed.id)
+        siblings = context.siblings if context else []
+        replacements = context.replacements if context else ()
+        described = self._report(claimed, result, outcome, logs, replacements)
+        for sibling in siblings:
+            self._report(sibling, None, outcome, (), ())
+        return described
+
+    def _claim_siblings(self, claimed, limit):
+        siblings = queue.claim_coalesced(claimed, limit=limit, lease=self.options.lease, using=self.using)
+        for sibling in siblings:
+            self.track(sibling, True)
+        return siblings
 
     def _delay(self, task, exc, result):
         backoff = task.backoff if isinstance(task, JobTask) and task.backoff is not None else self.options.backoff
@@ -115,33 +143,53 @@ class Runner:
             backoff = import_string(backoff)
         return backoff(exc, result)
 
-    def _report_failure(self, claimed, exc, result, *, task, permanent, logs):
-        error = error_info(exc)
-        retry_in = None
-        if not permanent and claimed.attempts_left > 0 and task is not None:
-            try:
-                retry_in = self._delay(task, exc, result)
-            except Exception:
-                logger.exception("Backoff of job %s raised; not retrying", claimed.id)
-        exit_status = getattr(exc, "exit_status", 1) if isinstance(exc, PermanentFailure) else 1
-        state = None
-
-        def report():
-            nonlocal state
-            state = queue.fail(claimed, error, retry_in=retry_in, exit_status=exit_status, logs=list(logs), using=self.using)
-
-        outcome = self._report(claimed, result, "failed", report)
-        if outcome == "failed" and state == JobState.READY:
-            return f"failed (retry in {retry_in:.1f}s)"
-        return outcome
-
-    def _report(self, claimed, result, outcome, report):
+    def _report(self, claimed, result, outcome, logs, replacements):
+        """Report ``outcome`` for ``claimed``; returns a description for the log line."""
+        description = outcome.kind
         try:
-            report()
+            if outcome.kind == "succeeded":
+                queue.complete(claimed, outcome.value, logs=list(logs), replacements=replacements, using=self.using)
+            elif outcome.kind == "declined":
+                queue.decline(claimed, run_after=outcome.run_after, logs=list(logs), using=self.using)
+            else:
+                exc = outcome.exc
+                exit_status = exc.exit_status if isinstance(exc, PermanentFailure) else 1
+                retry_in = None if outcome.permanent or claimed.attempts_left <= 0 else outcome.retry_in
+                state = queue.fail(
+                    claimed, error_info(exc), retry_in=retry_in, exit_status=exit_status, logs=list(logs), using=self.using
+                )
+                if state == JobState.READY:
+                    description = f"failed (retry in {retry_in:.1f}s)"
         except JobNotClaimed:
-            logger.warning("Job %s attempt %s was taken back or cancelled; its outcome is dropped", claimed.id, claimed.attempt)
-            return "dropped (no longer claimed)"
+            logger.warning(
+                "Job %s attempt %s was taken back or cancelled; its outcome is dropped", claimed.id, claimed.attempt
+            )
+            description = "dropped (no longer claimed)"
+            result = None
+        except Exception as exc:
+            if outcome.kind != "succeeded" or not replacements:
+                raise
+            # replace_with's jobs could not be inserted: nothing changed, the attempt fails.
+            return self._report(claimed, result, Outcome("failed", exc=exc, permanent=True), logs, ())
+        finally:
+            if claimed is not None:
+                self.track(claimed, False)
         if result is not None:
             result.refresh()
             task_finished.send(sender=type(result.task.get_backend()), task_result=result)
-        return outcome
+        return description
+
+
+def run_here(task, args, kwargs, *, backend):
+    """Enqueue ``task`` already claimed by this process, run it now, and return its TaskResult."""
+    import os
+    import socket
+
+    logcapture.install()
+    using = backend.database
+    built = queue.build_job(task, args, kwargs, using=using)
+    claimed = queue.add_and_claim(
+        built, worker_id=f"{socket.gethostname()[:60]}:{os.getpid()}:here", lease=backend.job_options.lease, using=using
+    )
+    Runner(using=using, options=backend.job_options).run(claimed)
+    return backend.get_result(claimed.id)

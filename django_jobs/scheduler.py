@@ -21,6 +21,7 @@ class Scheduler:
         self.worker_id = worker_id
         self.leadership = get_ops(using).leadership(worker_id)
         self.next_tick = 0.0
+        self.next_prune = 0.0
         self.leading = False
 
     def tick(self):
@@ -35,12 +36,23 @@ class Scheduler:
         if not leading:
             return
         try:
-            rescued = queue.rescue_expired(using=self.using)
-            if rescued:
-                logger.warning("Took back %d job(s) whose lease expired.", rescued)
+            self.duties(now)
         except Exception as e:
             logger.warning("Scheduler duties failed (%s); will retry.", e)
             connections[self.using].close()
+
+    def duties(self, now):
+        rescued = queue.rescue_expired(using=self.using)
+        if rescued:
+            logger.warning("Took back %d job(s) whose lease expired.", rescued)
+        expired = queue.expire_overdue(using=self.using)
+        if expired:
+            logger.info("%d job(s) expired before anyone started them.", expired)
+        if now >= self.next_prune:
+            self.next_prune = now + self.options.PRUNE_INTERVAL
+            pruned = queue.prune(using=self.using)
+            if pruned:
+                logger.info("Pruned %d finished job(s) past their keep time.", pruned)
 
     def close(self):
         self.leadership.release()

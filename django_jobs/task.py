@@ -21,6 +21,8 @@ JOB_OPTIONS = (
     "uniqkey",
     "coalesce",
     "expires_at",
+    "expires_in",
+    "keep_for",
 )
 
 
@@ -38,6 +40,10 @@ class JobTask(Task):
     coalesce: str | None = None
     #: A job not started by then never runs; it ends as expired.
     expires_at: datetime | None = None
+    #: The same, relative to the enqueue (seconds or timedelta), by the database clock.
+    expires_in: float | timedelta | None = None
+    #: How long the finished job, its exit status, runs and logs are kept.
+    keep_for: float | timedelta | None = None
 
     def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, **options):
         """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""
@@ -55,16 +61,62 @@ class JobTask(Task):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobContext(TaskContext):
-    """The context a ``takes_context=True`` job receives."""
+    """
+    The context a ``takes_context=True`` job receives: Django's TaskContext
+    (``task_result``, ``attempt``) plus the job's controls.
+    """
 
     job_id: int
     worker_id: str
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: Set by the runner: claims coalesced siblings, ``(limit) -> [ClaimedJob]``.
+    claim_siblings: Callable[[int], list] | None = field(default=None, repr=False)
+    #: Jobs built by replace_with(), inserted when this attempt succeeds.
+    replacements: list = field(default_factory=list, repr=False)
+    #: Siblings claimed through coalesced(); they share this attempt's outcome.
+    siblings: list = field(default_factory=list, repr=False)
 
     @property
     def cancelled(self):
         """True once someone asked this job to stop (``django_jobs.cancel``)."""
         return self.cancel_event.is_set()
+
+    def raise_if_cancelled(self):
+        """Raise JobCancelled if this job was cancelled: a convenient check inside loops."""
+        if self.cancelled:
+            from .exceptions import JobCancelled
+
+            raise JobCancelled(f"Job {self.job_id} was cancelled.")
+
+    def coalesced(self, limit=100):
+        """
+        Claim up to ``limit`` more waiting jobs of this function with this job's
+        coalesce value, to handle them together (TheSchwartz's coalescing).
+        Returns them (``.id``, ``.args``, ``.kwargs``); they end as this
+        attempt ends: succeeded with its return value, or failed with its error.
+        """
+        if self.claim_siblings is None:
+            return []
+        claimed = self.claim_siblings(limit)
+        self.siblings.extend(claimed)
+        return claimed
+
+    def replace_with(self, *calls):
+        """
+        Finish this job by replacing it with new jobs: ``(task_or_path, args,
+        kwargs)`` triples. They are checked now (a bad one raises here) and
+        inserted in the same transaction that marks this job succeeded, when
+        the function returns: all of them exist and this job is done, or
+        nothing changed.
+        """
+        from .queue import build_job
+
+        backend = self.task_result.task.get_backend()
+        for call in calls:
+            task, args, kwargs = (*call, (), {})[:3] if isinstance(call, (tuple, list)) else (call, (), {})
+            if isinstance(task, str):
+                task = resolve_task(task)
+            self.replacements.append(build_job(task, args, kwargs or {}, using=backend.database))
 
 
 def job(function=None, *, backend=DEFAULT_TASK_BACKEND_ALIAS, **options):

@@ -36,11 +36,14 @@ class Worker:
         self.burst = burst
         self.grace_period = options.GRACE_PERIOD if grace_period is None else grace_period
         self.worker_id = worker_id or new_worker_id()
-        self.runner = Runner(using=using, options=options)
+        self.runner = Runner(using=using, options=options, track=self._track)
         self.stopping = threading.Event()
         self.slot_freed = threading.Event()
-        self.in_flight = {}  # job id -> ClaimedJob
+        self.in_flight = {}  # job id -> ClaimedJob (coalesced siblings too)
+        self.cancel_events = {}  # job id -> threading.Event
+        self.running = 0  # attempts on job threads (what concurrency limits)
         self.lock = threading.Lock()
+        self.next_cancel_check = 0.0
         self.work = queue_module.SimpleQueue()
         self.threads = []
         self.scheduler = Scheduler(using=using, options=options, worker_id=self.worker_id)
@@ -67,6 +70,7 @@ class Worker:
         logger.info("Worker %s started: queues=%s concurrency=%d%s", self.worker_id,
                     ",".join(self.queues) if self.queues else "all", self.concurrency, " burst" if self.burst else "")
         logcapture.install()
+        logcapture.capture_print()
         listener = get_ops(self.using).listener(self.stopping)
         heart = threading.Thread(target=self._heartbeat_loop, name="django_jobs-heartbeat", daemon=True)
         heart.start()
@@ -74,17 +78,18 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 self.scheduler.tick()
-                free = self.concurrency - len(self.in_flight)
+                self._check_cancelled()
+                free = self.concurrency - self.running
                 claimed = self._claim(free) if free > 0 else []
-                if self.burst and not claimed and not self.in_flight:
+                if self.burst and not claimed and not self.running:
                     break
                 if free > 0 and len(claimed) == free:
                     continue  # there may be more: fill the freed slots first
-                if len(self.in_flight) >= self.concurrency or (self.burst and self.in_flight):
+                if self.running >= self.concurrency or (self.burst and self.running):
                     self.slot_freed.wait(self.options.POLL_INTERVAL)
                     self.slot_freed.clear()
                 elif not claimed:
-                    listener.wait(self.options.POLL_INTERVAL)
+                    self._check_cancelled(listener.wait(self.options.POLL_INTERVAL))
         finally:
             self._shutdown()
             listener.close()
@@ -102,8 +107,9 @@ class Worker:
             self.stopping.wait(self.options.POLL_INTERVAL)
             return []
         with self.lock:
-            for job in claimed:
-                self.in_flight[job.id] = job
+            self.running += len(claimed)
+        for job in claimed:
+            self._track(job, True)
         for job in claimed:
             self.work.put(job)
         return claimed
@@ -125,14 +131,49 @@ class Worker:
     def _run_one(self, claimed):
         try:
             close_old_connections()
-            self.runner.run(claimed)
+            self.runner.run(claimed, self.cancel_events.get(claimed.id))
         except Exception:
             logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
             connections[self.using].close()
         finally:
+            self._track(claimed, False)
             with self.lock:
-                self.in_flight.pop(claimed.id, None)
+                self.running -= 1
             self.slot_freed.set()
+
+    def _track(self, claimed, running):
+        """Keep ``in_flight`` (whose leases the heartbeat renews) and cancel events up to date."""
+        with self.lock:
+            if running:
+                self.in_flight[claimed.id] = claimed
+                self.cancel_events[claimed.id] = threading.Event()
+            else:
+                self.in_flight.pop(claimed.id, None)
+                self.cancel_events.pop(claimed.id, None)
+
+    def _check_cancelled(self, announced=()):
+        """
+        Tell running jobs they were cancelled: those announced (NOTIFY), and,
+        every POLL_INTERVAL, those found cancelled in the database.
+        """
+        now = time.monotonic()
+        with self.lock:
+            ids = list(self.in_flight)
+        if not ids:
+            return
+        found = {i for i in announced if i in self.in_flight}
+        if now >= self.next_cancel_check:
+            self.next_cancel_check = now + self.options.POLL_INTERVAL
+            try:
+                found |= queue.cancelled_among(ids, using=self.using)
+            except Exception as e:
+                logger.warning("Checking for cancelled jobs failed (%s).", e)
+                connections[self.using].close()
+        for job_id in found:
+            event = self.cancel_events.get(job_id)
+            if event is not None and not event.is_set():
+                logger.info("Job %s was cancelled: asking it to stop.", job_id)
+                event.set()
 
     def _heartbeat_loop(self):
         interval = self.options.LEASE_SECONDS / 3

@@ -40,6 +40,7 @@ class ClaimedJob:
     last_attempted_at: datetime
     attempts_left: int
     max_work_duration: timedelta | None
+    coalesce: str | None
     func_path: str = ""
 
 
@@ -58,6 +59,7 @@ CLAIM_COLUMNS = (
     "last_attempted_at",
     "attempts_left",
     "max_work_duration",
+    "coalesce_key",
 )
 
 
@@ -70,15 +72,23 @@ class DatabaseOps:
         self.qn = self.connection.ops.quote_name
 
     # -- claiming ------------------------------------------------------------
-    def claim(self, *, worker_id, queues, limit, lease):
-        """Claim up to ``limit`` due jobs (``queues`` None: any queue). Returns ClaimedJobs."""
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None):
+        """
+        Claim up to ``limit`` due jobs (``queues`` None: any queue). With
+        ``coalesce=(func_id, value)``, only jobs of that function with that
+        coalesce value. Returns ClaimedJobs.
+        """
         raise NotImplementedError
+
+    def announce_cancel(self, job_id):
+        """Tell the worker running ``job_id`` that it was cancelled (in the caller's transaction)."""
 
     def _claimed(self, worker_id, rows):
         claimed = []
         for row in rows:
             values = dict(zip(CLAIM_COLUMNS, row))
             values["attempt"] = values.pop("attempts")
+            values["coalesce"] = values.pop("coalesce_key")
             for name in ("args", "kwargs"):
                 if isinstance(values[name], (str, bytes)):
                     values[name] = json.loads(values[name])
@@ -98,7 +108,8 @@ class DatabaseOps:
     def listener(self, stop_event):
         """
         A Listener whose ``wait(timeout)`` returns when work may have arrived,
-        when ``stop_event`` is set, or after ``timeout`` seconds.
+        when ``stop_event`` is set, or after ``timeout`` seconds. It returns
+        the ids of jobs announced as cancelled meanwhile (a set, maybe empty).
         """
         return PollingListener(stop_event)
 
@@ -116,7 +127,7 @@ class PollingListener:
 
     def wait(self, timeout):
         self.stop_event.wait(timeout)
-        return True
+        return set()
 
     def close(self):
         pass

@@ -27,6 +27,8 @@ from .base import CLAIM_COLUMNS, DatabaseOps, PollingListener
 logger = logging.getLogger("django_jobs.worker")
 
 CHANNEL = "django_jobs"
+#: Payload: the id of a job cancelled while it may be running.
+CANCEL_CHANNEL = "django_jobs_cancel"
 #: Advisory lock key of the scheduler leader ("djobs" in ASCII).
 LEADER_LOCK_KEY = 0x646A6F6273
 
@@ -35,7 +37,7 @@ WITH picked AS (
     SELECT id FROM {job}
     WHERE state = 'ready' AND run_after <= statement_timestamp()
       AND (expires_at IS NULL OR expires_at > statement_timestamp())
-      {queue_filter}
+      {queue_filter}{coalesce_filter}
     ORDER BY priority DESC, run_after, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -63,21 +65,28 @@ SELECT {columns} FROM claimed ORDER BY priority DESC, id
 class PostgreSQLOps(DatabaseOps):
     vendor = "postgresql"
 
-    def claim(self, *, worker_id, queues, limit, lease):
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None):
         from ..models import Job, JobRun
 
         sql = CLAIM_SQL.format(
             job=self.qn(Job._meta.db_table),
             run=self.qn(JobRun._meta.db_table),
             queue_filter="AND queue_name = ANY(%(queues)s)" if queues else "",
+            coalesce_filter="AND func_id = %(func_id)s AND coalesce_key = %(coalesce)s" if coalesce else "",
             returning=", ".join(f"job.{c}" for c in CLAIM_COLUMNS),
             columns=", ".join(CLAIM_COLUMNS),
         )
         params = {"limit": limit, "worker_id": worker_id, "lease": lease, "queues": list(queues or ())}
+        if coalesce:
+            params["func_id"], params["coalesce"] = coalesce
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return self._claimed(worker_id, rows)
+
+    def announce_cancel(self, job_id):
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CANCEL_CHANNEL, str(job_id)])
 
     def listener(self, stop_event):
         return PostgreSQLListener(self.using, stop_event)
@@ -121,14 +130,16 @@ class PostgreSQLListener(DedicatedConnection):
 
     def on_connect(self, conn):
         conn.execute(f"LISTEN {CHANNEL}")
+        conn.execute(f"LISTEN {CANCEL_CHANNEL}")
 
     def wait(self, timeout):
         try:
             conn = self.get()
-            woken = False
-            for _notify in conn.notifies(timeout=timeout, stop_after=1):
-                woken = True
-            return woken
+            cancelled = set()
+            for notify in conn.notifies(timeout=timeout, stop_after=1):
+                if notify.channel == CANCEL_CHANNEL:
+                    cancelled.add(int(notify.payload))
+            return cancelled
         except Exception as e:  # psycopg errors, or Django's wrapped ones
             logger.warning("Listening for new jobs failed (%s); polling until it reconnects.", e)
             self.close()

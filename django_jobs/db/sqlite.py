@@ -14,7 +14,6 @@ drops it when the process dies.
 """
 
 import fcntl
-import os
 
 from django.utils import timezone
 
@@ -36,7 +35,7 @@ WHERE id IN (
     SELECT id FROM {job}
     WHERE state = 'ready' AND run_after <= %s
       AND (expires_at IS NULL OR expires_at > %s)
-      {queue_filter}
+      {queue_filter}{coalesce_filter}
     ORDER BY priority DESC, run_after, id
     LIMIT %s
 )
@@ -53,7 +52,7 @@ VALUES (%s, %s, %s, %s, 'running', '', '', '')
 class SQLiteOps(DatabaseOps):
     vendor = "sqlite"
 
-    def claim(self, *, worker_id, queues, limit, lease):
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None):
         from ..models import Job, JobRun
 
         ops = self.connection.ops
@@ -66,10 +65,14 @@ class SQLiteOps(DatabaseOps):
         if queues:
             queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})"
             queue_params = list(queues)
+        coalesce_filter = "AND func_id = %s AND coalesce_key = %s" if coalesce else ""
         sql = CLAIM_SQL.format(
-            job=self.qn(Job._meta.db_table), queue_filter=queue_filter, columns=", ".join(CLAIM_COLUMNS)
+            job=self.qn(Job._meta.db_table),
+            queue_filter=queue_filter,
+            coalesce_filter=coalesce_filter,
+            columns=", ".join(CLAIM_COLUMNS),
         )
-        params = [worker_id, now_db, now_db, lease_us, now_db, until_db, now_db, now_db, *queue_params, limit]
+        params = [worker_id, now_db, now_db, lease_us, now_db, until_db, now_db, now_db, *queue_params, *(coalesce or ()), limit]
         insert_run = INSERT_RUN_SQL.format(run=self.qn(JobRun._meta.db_table))
 
         with self.write_transaction() as cursor:

@@ -103,3 +103,46 @@ def slow(seconds):
 
 def not_a_task():
     return 1
+
+
+@django_jobs.job(takes_context=True)
+def deliver(context, domain, message):
+    """Coalesces with waiting deliveries to the same domain (TheSchwartz's example)."""
+    batch = [message] + [sibling.args[1] for sibling in context.coalesced(limit=50)]
+    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id,
+                             label=f"{domain}:{len(batch)}")
+    return sorted(batch)
+
+
+@django_jobs.job(takes_context=True)
+def split(context, parts, bad=False):
+    calls = [("tests.testapp.jobs.add", (i, i)) for i in range(parts)]
+    if bad:
+        calls.append((add.using(queue_name="no-such-queue"), (1, 1)))
+    context.replace_with(*calls)
+    return f"split into {parts}"
+
+
+@task(takes_context=True)
+def wait_for_cancel(context, seconds=20):
+    """Runs until cancelled (or ``seconds`` pass), checking the flag."""
+    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id,
+                             label="waiting")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        context.raise_if_cancelled()
+        time.sleep(0.02)
+    return "not cancelled"
+
+
+@task
+def printer(n):
+    print(f"printed {n}")
+    print("no newline", end="")
+    return n
+
+
+@django_jobs.job(keep_for=0)
+def forgettable():
+    logger.warning("soon gone")
+    return 1

@@ -1,0 +1,290 @@
+"""The seed queues' lifecycle controls: uniqkey, bulk, coalesce, expire, keep/prune, replace_with,
+logs, failure log, add-and-claim, cancel."""
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.tasks import TaskResultStatus, task_backends
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+import django_jobs
+from django_jobs import queue
+from django_jobs.exceptions import InvalidJobArguments, InvalidTask, InvalidTransition, JobNotClaimed, QueueNotFound
+from django_jobs.models import Job, JobLog, JobRun
+from django_jobs.states import JobState, RunOutcome
+from django_jobs.worker import Worker
+from tests.conftest import ROOT, wait_until
+from tests.testapp import jobs
+from tests.testapp.models import Execution
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def drain(rounds=1, concurrency=2):
+    backend = task_backends["default"]
+    for i in range(rounds):
+        if i:
+            time.sleep(0.1)
+        Worker(using=backend.database, options=backend.job_options, burst=True, concurrency=concurrency).run()
+
+
+# -- uniqkey ---------------------------------------------------------------------------
+
+
+def test_uniqkey_returns_the_live_job_and_says_so():
+    first = jobs.add.using(uniqkey="k1").enqueue(1, 2)
+    second = jobs.add.using(uniqkey="k1").enqueue(3, 4)
+    assert first.created and not second.created
+    assert second.id == first.id and second.args == [1, 2]
+    other_function = jobs.send_email.using(uniqkey="k1").enqueue("a@b.c")
+    assert other_function.created and other_function.id != first.id
+    drain()
+    third = jobs.add.using(uniqkey="k1").enqueue(5, 6)  # the first one finished: a new one is allowed
+    assert third.created and third.id != first.id
+    assert Job.objects.filter(uniqkey="k1", func__path="tests.testapp.jobs.add").count() == 2
+
+
+def test_uniqkey_holds_under_concurrent_enqueues_from_many_processes(worker_env):
+    start_at = time.time() + 2.0
+    script = (
+        "import django, time; django.setup();"
+        "from tests.testapp import jobs;"
+        f"time.sleep(max(0, {start_at} - time.time()));"
+        "r = jobs.add.using(uniqkey='race').enqueue(1, 1); print(r.id, r.created)"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], env=worker_env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    outputs = [p.communicate(timeout=60)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len({out[0] for out in outputs}) == 1
+    assert sorted(out[1] for out in outputs) == ["False"] * 7 + ["True"]
+    assert Job.objects.filter(uniqkey="race").count() == 1
+
+
+# -- bulk enqueue -------------------------------------------------------------------------
+
+
+def test_enqueue_many_inserts_in_one_statement_and_honours_uniqkey():
+    existing = jobs.add.using(uniqkey="u1").enqueue(0, 0)
+    calls = [(jobs.add, (i, i)) for i in range(50)]
+    with CaptureQueriesContext(connection) as ctx:
+        results = django_jobs.enqueue_many(calls)
+    inserts = [q for q in ctx.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert [r.args for r in results] == [[i, i] for i in range(50)]
+    assert all(r.created and r.status == TaskResultStatus.READY for r in results)
+    keyed = django_jobs.enqueue_many(
+        [
+            (jobs.add.using(uniqkey="u1"), (1, 1)),
+            (jobs.add.using(uniqkey="u2"), (2, 2)),
+            (jobs.add.using(uniqkey="u2"), (3, 3)),
+            ("tests.testapp.jobs.send_email", ("x@y.z",), {"subject": "bulk"}),
+        ]
+    )
+    assert [r.created for r in keyed] == [False, True, False, True]
+    assert keyed[0].id == existing.id and keyed[1].id == keyed[2].id
+    assert Job.objects.count() == 1 + 50 + 2
+
+
+def test_enqueue_many_writes_nothing_if_one_is_invalid():
+    with pytest.raises(QueueNotFound):
+        django_jobs.enqueue_many([(jobs.add, (1, 2)), (jobs.add.using(queue_name="bad"), (1, 2))])
+    with pytest.raises(InvalidJobArguments):
+        django_jobs.enqueue_many([(jobs.add, (1, 2)), (jobs.add, (object(), 2))])
+    assert not Job.objects.exists()
+
+
+# -- coalesce -----------------------------------------------------------------------------------
+
+
+def test_coalesced_jobs_are_claimed_and_finished_together():
+    for i in range(5):
+        jobs.deliver.using(coalesce="example.com").enqueue("example.com", f"m{i}")
+    jobs.deliver.using(coalesce="other.org").enqueue("other.org", "x")
+    drain(concurrency=1)
+    assert set(Job.objects.values_list("state", flat=True)) == {JobState.SUCCEEDED}
+    labels = sorted(Execution.objects.values_list("label", flat=True))
+    assert labels == ["example.com:5", "other.org:1"]
+    batch = Job.objects.filter(coalesce="example.com")
+    assert {tuple(j.return_value) for j in batch} == {("m0", "m1", "m2", "m3", "m4")}
+    workers = set(JobRun.objects.filter(job__in=batch).values_list("worker_id", flat=True))
+    assert len(workers) == 1
+
+
+# -- expire ----------------------------------------------------------------------------------------
+
+
+def test_expired_jobs_never_run():
+    gone = jobs.flaky.using(expires_at=timezone.now() - timedelta(seconds=1)).enqueue(0)
+    soon = jobs.flaky.using(expires_in=0.2).enqueue(0)
+    later = jobs.flaky.using(expires_in=3600).enqueue(0)
+    Job.objects.filter(pk=soon.id).update(run_after=timezone.now() + timedelta(hours=1))
+    time.sleep(0.3)
+    assert queue.expire_overdue(using="default") == 2
+    drain()
+    states = dict(Job.objects.values_list("pk", "state"))
+    assert states[int(gone.id)] == states[int(soon.id)] == JobState.EXPIRED
+    assert states[int(later.id)] == JobState.SUCCEEDED
+    assert not JobRun.objects.filter(job_id__in=[gone.id, soon.id]).exists()
+    assert jobs.flaky.get_result(gone.id).status == TaskResultStatus.FAILED
+    retried = django_jobs.retry(gone.id)
+    assert retried.state == JobState.READY
+
+
+# -- exit status, keep and prune ------------------------------------------------------------------
+
+
+def test_exit_status_is_kept_for_its_time_then_pruned():
+    short = jobs.forgettable.enqueue()
+    kept = jobs.add.enqueue(1, 1)
+    failing = jobs.permanent.enqueue()
+    drain()
+    short_job = Job.objects.get(pk=short.id)
+    assert short_job.exit_status == 0 and short_job.keep_until is not None
+    assert Job.objects.get(pk=failing.id).exit_status == 3
+    assert JobLog.objects.filter(run__job_id=short.id).exists()
+    time.sleep(0.05)
+    assert queue.prune(using="default") == 1
+    assert not Job.objects.filter(pk=short.id).exists()
+    assert not JobRun.objects.filter(job_id=short.id).exists() and not JobLog.objects.filter(run__job_id=short.id).exists()
+    kept_job = Job.objects.get(pk=kept.id)
+    assert kept_job.keep_until > timezone.now() + timedelta(days=6)
+
+
+# -- replace_with ------------------------------------------------------------------------------------
+
+
+def test_replace_with_finishes_the_job_and_enqueues_the_new_ones_together():
+    r = jobs.split.enqueue(3)
+    drain()
+    job = Job.objects.get(pk=r.id)
+    assert job.state == JobState.SUCCEEDED and job.return_value == "split into 3"
+    assert sorted(Job.objects.filter(func__path="tests.testapp.jobs.add").values_list("args", flat=True)) == [
+        [0, 0], [1, 1], [2, 2]
+    ]
+
+
+def test_replace_with_rolls_back_whole_when_one_new_job_is_invalid():
+    r = jobs.split.enqueue(3, bad=True)
+    drain()
+    job = Job.objects.get(pk=r.id)
+    assert job.state == JobState.FAILED
+    assert job.runs.get().exception_class_path == "django_jobs.exceptions.QueueNotFound"
+    assert not Job.objects.filter(func__path="tests.testapp.jobs.add").exists()
+
+
+# -- logs and the failure log ---------------------------------------------------------------------------
+
+
+def test_logged_and_printed_lines_are_stored_per_attempt():
+    r = jobs.printer.enqueue(5)
+    drain()
+    lines = [(line.logger, line.message) for line in django_jobs.logs(r.id)]
+    assert lines == [("stdout", "printed 5"), ("stdout", "no newline")]
+    assert [line.run.attempt for line in django_jobs.logs(r.id, attempt=1)] == [1, 1]
+    assert django_jobs.logs(r.id, attempt=2) == []
+
+
+def test_failure_log_lists_every_attempts_error_in_order():
+    r = jobs.flaky.enqueue(5)
+    drain(rounds=4)
+    failures = django_jobs.failures(r.id)
+    assert [(f.attempt, f.message) for f in failures] == [(1, "attempt 1 fails"), (2, "attempt 2 fails"), (3, "attempt 3 fails")]
+    assert all("Traceback" in f.traceback for f in failures)
+
+
+# -- add-and-claim --------------------------------------------------------------------------------------
+
+
+def test_enqueue_and_run_runs_here_with_the_same_records():
+    result = django_jobs.enqueue_and_run(jobs.add, (20, 22))
+    assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 42
+    assert result.attempts == 1 and result.worker_ids[0].endswith(":here")
+    job = Job.objects.get(pk=result.id)
+    assert job.state == JobState.SUCCEEDED and job.runs.get().outcome == RunOutcome.SUCCEEDED
+    failed = django_jobs.enqueue_and_run("tests.testapp.jobs.boom", ("here",))
+    assert failed.status == TaskResultStatus.FAILED and failed.errors[0].exception_class_path == "builtins.ValueError"
+    assert drain() is None and Job.objects.filter(state=JobState.READY).count() == 0
+
+
+# -- cancel -----------------------------------------------------------------------------------------------
+
+
+def test_cancelling_a_running_job_reaches_its_worker(workers):
+    r = jobs.wait_for_cancel.enqueue()
+    proc = workers.start()
+    wait_until(lambda: Execution.objects.filter(label="waiting").exists(), message="the job to start")
+    started = time.monotonic()
+    django_jobs.cancel(r.id)
+    wait_until(lambda: "was cancelled: asking it to stop" in workers.output(proc), timeout=10, message="the worker to hear")
+    wait_until(lambda: "dropped (no longer claimed)" in workers.output(proc), timeout=10, message="the job to stop")
+    assert time.monotonic() - started < 10
+    job = Job.objects.get(pk=r.id)
+    assert job.state == JobState.CANCELLED
+    run = job.runs.get()
+    assert run.outcome == RunOutcome.CANCELLED and run.exception_class_path == "django_jobs.exceptions.JobCancelled"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+
+
+def test_cancel_racing_complete_leaves_one_consistent_state():
+    outcomes = []
+    for _ in range(20):
+        r = jobs.add.enqueue(1, 1)
+        (claimed,) = queue.claim(worker_id="w", queues=None, limit=1, lease=timedelta(seconds=30), using="default")
+        barrier = threading.Barrier(2)
+        errors = {}
+
+        def complete():
+            barrier.wait()
+            try:
+                queue.complete(claimed, 2, using="default")
+            except JobNotClaimed as e:
+                errors["complete"] = e
+            finally:
+                connection.close()
+
+        def cancel():
+            barrier.wait()
+            try:
+                django_jobs.cancel(r.id)
+            except InvalidTransition as e:
+                errors["cancel"] = e
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=complete), threading.Thread(target=cancel)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        job = Job.objects.get(pk=r.id)
+        run = job.runs.get()
+        assert len(errors) == 1
+        if "complete" in errors:
+            assert (job.state, run.outcome, job.return_value) == (JobState.CANCELLED, RunOutcome.CANCELLED, None)
+        else:
+            assert (job.state, run.outcome, job.return_value) == (JobState.SUCCEEDED, RunOutcome.SUCCEEDED, 2)
+        outcomes.append(job.state)
+    assert Job.objects.values("state").annotate(n=Count("id")).count() >= 1
+
+
+def test_typed_errors():
+    from django_jobs import exceptions
+
+    with pytest.raises(exceptions.JobNotFound):
+        django_jobs.retry(10**12)
+    with pytest.raises(exceptions.QueueNotFound):
+        jobs.add.using(queue_name="missing").enqueue(1, 2)
+    with pytest.raises(exceptions.InvalidJobType):
+        django_jobs.enqueue("os.system", args=["true"])
+    with pytest.raises(InvalidTask):
+        jobs.add.using(uniqkey="").enqueue(1, 2)
