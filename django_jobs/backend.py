@@ -10,6 +10,7 @@ from .exceptions import InvalidJobType, QueueNotFound
 from .models import JobRun
 from .results import task_result
 from .task import JobTask, resolve_task
+from .validation import check_schema_is_valid
 
 
 class DatabaseBackend(BaseTaskBackend):
@@ -39,6 +40,11 @@ class DatabaseBackend(BaseTaskBackend):
                 raise InvalidJobType(f"max_attempts must be an integer >= 1, not {task.max_attempts!r}.")
             if task.backoff is not None and not callable(task.backoff):
                 raise InvalidJobType(f"backoff must be callable, not {task.backoff!r}.")
+            if task.concurrency_limit is not None and (
+                not isinstance(task.concurrency_limit, int) or task.concurrency_limit < 1
+            ):
+                raise InvalidJobType(f"concurrency_limit must be an integer >= 1, not {task.concurrency_limit!r}.")
+            check_schema_is_valid(task)
             for name in ("uniqkey", "coalesce"):
                 value = getattr(task, name)
                 if value is not None and (not isinstance(value, str) or not value or len(value) > 255):

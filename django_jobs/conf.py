@@ -1,6 +1,6 @@
 """Backend options (``TASKS[alias]["OPTIONS"]``) and their defaults."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
@@ -27,6 +27,8 @@ class Options:
     GRACE_PERIOD: float = 30.0
     #: Jobs run at once by one worker process (threads).
     CONCURRENCY: int = 4
+    #: Per-queue concurrency limits across all workers: {"reports": 2}.
+    QUEUE_CONCURRENCY: dict = field(default_factory=dict)
     #: How long finished jobs are kept (seconds or timedelta; None: forever).
     KEEP_FINISHED_FOR: float | timedelta | None = timedelta(days=7)
     #: How often the scheduler leader prunes finished jobs past their time.
@@ -44,6 +46,11 @@ class Options:
         opts = cls(**options)
         if not isinstance(opts.MAX_ATTEMPTS, int) or opts.MAX_ATTEMPTS < 1:
             raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['MAX_ATTEMPTS'] must be an integer >= 1.")
+        for queue_name, limit in dict(opts.QUEUE_CONCURRENCY).items():
+            if not isinstance(limit, int) or limit < 1:
+                raise ImproperlyConfigured(
+                    f"TASKS[{alias!r}]['OPTIONS']['QUEUE_CONCURRENCY'][{queue_name!r}] must be an integer >= 1."
+                )
         for name in ("LEASE_SECONDS", "POLL_INTERVAL", "SCHEDULER_INTERVAL"):
             if getattr(opts, name) <= 0:
                 raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be > 0.")

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .states import FINISHED_STATES, LIVE_STATES, JobState, RunOutcome
 
-__all__ = ["FuncMap", "Job", "JobRun", "JobLog", "JobState", "RunOutcome"]
+__all__ = ["FuncMap", "Job", "JobRun", "JobLog", "QueueState", "JobState", "RunOutcome"]
 
 
 class FuncMap(models.Model):
@@ -54,6 +54,10 @@ class Job(models.Model):
     max_work_duration = models.DurationField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
 
+    #: No more than ``concurrency_limit`` running jobs share this key (Bildad's resource limits).
+    concurrency_key = models.CharField(max_length=255, null=True, blank=True)
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
+
     uniqkey = models.CharField(max_length=255, null=True, blank=True)
     # "coalesce" is an SQL keyword: the column gets another name.
     coalesce = models.CharField(max_length=255, null=True, blank=True, db_column="coalesce_key")
@@ -76,6 +80,20 @@ class Job(models.Model):
                 "id",
                 name="django_jobs_claim_idx",
                 condition=Q(state=JobState.READY),
+            ),
+            # Limited jobs: due ones to claim, and running ones to count.
+            models.Index(
+                "concurrency_key",
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                name="django_jobs_limited_idx",
+                condition=Q(state=JobState.READY, concurrency_key__isnull=False),
+            ),
+            models.Index(
+                fields=["concurrency_key"],
+                name="django_jobs_limited_run_idx",
+                condition=Q(state=JobState.RUNNING, concurrency_key__isnull=False),
             ),
             # Rescuing expired leases.
             models.Index(
@@ -179,3 +197,17 @@ class JobLog(models.Model):
 
     def __str__(self):
         return self.message[:80]
+
+
+class QueueState(models.Model):
+    """Operator controls of one queue. A queue without a row is running."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    paused = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        verbose_name = _("queue")
+
+    def __str__(self):
+        return f"{self.name} ({'paused' if self.paused else 'running'})"

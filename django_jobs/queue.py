@@ -20,9 +20,10 @@ from . import states
 from .arguments import as_json
 from .db import get_ops
 from .exceptions import InvalidJobArguments, InvalidJobType, InvalidTransition, JobNotClaimed, JobNotFound
-from .models import FuncMap, Job, JobLog, JobRun
+from .models import FuncMap, Job, JobLog, JobRun, QueueState
 from .states import JobState, RunOutcome
 from .task import JobTask, resolve_task
+from .validation import bind_arguments, check_schema
 
 
 def database_for(options):
@@ -101,6 +102,7 @@ def build_job(task, args, kwargs, *, using):
     backend = task.get_backend()
     backend.validate_task(task)
     check_registered(task)
+    arguments = bind_arguments(task, args, kwargs)
     options = backend.job_options
     job = Job(
         backend=backend.alias,
@@ -119,6 +121,13 @@ def build_job(task, args, kwargs, *, using):
         job.uniqkey, job.coalesce, job.expires_at = task.uniqkey, task.coalesce, task.expires_at
         if task.expires_in is not None:
             job.expires_at = Now() + _seconds(task.expires_in, "expires_in")
+        if task.schema is not None:
+            check_schema(task, task.schema, as_json(arguments, "arguments"))
+        if task.concurrency_key is not None:
+            key = task.concurrency_key(*args, **kwargs) if callable(task.concurrency_key) else task.concurrency_key
+            if not isinstance(key, str) or not key or len(key) > 255:
+                raise InvalidJobArguments(f"concurrency_key of {task.module_path} must give a non-empty string, not {key!r}.")
+            job.concurrency_key, job.concurrency_limit = key, task.concurrency_limit or 1
     job.max_attempts = job.attempts_left = max_attempts
     job.max_work_duration = _seconds(max_work, "max_work_duration")
     job.keep_for = _seconds(keep_for, "keep_for")
@@ -213,9 +222,15 @@ def _live_by_key(keyed, using):
 # -- claiming ----------------------------------------------------------------------
 
 
-def claim(*, worker_id, queues, limit, lease, using):
-    """Claim up to ``limit`` due jobs for ``worker_id``; returns ClaimedJobs."""
-    claimed = get_ops(using).claim(worker_id=worker_id, queues=queues, limit=limit, lease=lease)
+def claim(*, worker_id, queues, limit, lease, using, queue_limits=None, limited=True):
+    """
+    Claim up to ``limit`` due jobs for ``worker_id``; returns a ClaimBatch of
+    ClaimedJobs. ``limited=False`` skips jobs under a concurrency limit (see
+    ``db.base.DatabaseOps.claim``).
+    """
+    claimed = get_ops(using).claim(
+        worker_id=worker_id, queues=queues, limit=limit, lease=lease, queue_limits=queue_limits, limited=limited
+    )
     if claimed:
         paths = func_paths({c.func_id for c in claimed}, using)
         for c in claimed:
@@ -484,6 +499,15 @@ def expire_overdue(*, using):
     )
 
 
+def _delete_jobs(ids, using, **still):
+    """Delete these jobs, if they still match ``still``, with their runs and logs; returns how many."""
+    with transaction.atomic(using=using):
+        ids = list(Job.objects.using(using).select_for_update().filter(pk__in=ids, **still).values_list("pk", flat=True))
+        JobLog.objects.using(using).filter(run__job_id__in=ids).delete()
+        JobRun.objects.using(using).filter(job_id__in=ids).delete()
+        return Job.objects.using(using).filter(pk__in=ids).delete()[1].get(Job._meta.label, 0)
+
+
 def prune(*, using, batch=1000):
     """
     Delete finished jobs whose keep time is up, with their runs and logs, in
@@ -498,11 +522,7 @@ def prune(*, using, batch=1000):
         )
         if not ids:
             return deleted
-        with transaction.atomic(using=using):
-            JobLog.objects.using(using).filter(run__job_id__in=ids).delete()
-            JobRun.objects.using(using).filter(job_id__in=ids).delete()
-            _count, per_model = Job.objects.using(using).filter(pk__in=ids, keep_until__lt=Now()).delete()
-            deleted += per_model.get(Job._meta.label, 0)
+        deleted += _delete_jobs(ids, using, keep_until__lt=Now())
         if len(ids) < batch:
             return deleted
 
@@ -597,3 +617,50 @@ def logs(job_id, *, attempt=None, using):
     if attempt is not None:
         lines = lines.filter(run__attempt=attempt)
     return list(lines.order_by("run__attempt", "id"))
+
+
+# -- queues -----------------------------------------------------------------------------
+
+
+def pause(queue_name, *, using):
+    """Stop workers claiming from ``queue_name``; jobs keep arriving, running ones finish."""
+    QueueState.objects.using(using).update_or_create(name=queue_name, defaults={"paused": True, "changed_at": Now()})
+
+
+def resume(queue_name, *, using):
+    """Let workers claim from ``queue_name`` again."""
+    QueueState.objects.using(using).update_or_create(name=queue_name, defaults={"paused": False, "changed_at": Now()})
+
+
+def paused_queues(*, using):
+    return set(QueueState.objects.using(using).filter(paused=True).values_list("name", flat=True))
+
+
+def list_jobs(*, using, queue_name=None, states=None, page=1, per_page=50):
+    """
+    A page of jobs, newest first (JoobQ's list_jobs), with their functions.
+    Keyset-friendly callers should filter by id instead of paging deep.
+    """
+    if page < 1 or not 1 <= per_page <= 1000:
+        raise ValueError("page must be >= 1 and per_page between 1 and 1000.")
+    jobs = Job.objects.using(using).select_related("func").order_by("-id")
+    if queue_name is not None:
+        jobs = jobs.filter(queue_name=queue_name)
+    if states:
+        jobs = jobs.filter(state__in=list(states))
+    start = (page - 1) * per_page
+    return list(jobs[start : start + per_page])
+
+
+def clear_queue(queue_name, *, using):
+    """Delete the waiting (ready) jobs of a queue (JoobQ's clear_queue). Returns how many."""
+    deleted = 0
+    while True:
+        ids = list(
+            Job.objects.using(using)
+            .filter(queue_name=queue_name, state=JobState.READY)
+            .values_list("pk", flat=True)[:1000]
+        )
+        if not ids:
+            return deleted
+        deleted += _delete_jobs(ids, using, state=JobState.READY)

@@ -23,6 +23,9 @@ JOB_OPTIONS = (
     "expires_at",
     "expires_in",
     "keep_for",
+    "concurrency_key",
+    "concurrency_limit",
+    "schema",
 )
 
 
@@ -44,6 +47,13 @@ class JobTask(Task):
     expires_in: float | timedelta | None = None
     #: How long the finished job, its exit status, runs and logs are kept.
     keep_for: float | timedelta | None = None
+    #: At most ``concurrency_limit`` jobs with this key run at once, across all
+    #: workers: a string, or a callable of the job's arguments returning one.
+    concurrency_key: str | Callable[..., str] | None = None
+    concurrency_limit: int | None = None
+    #: A JSON Schema the arguments must satisfy at enqueue, as an object of
+    #: parameter name -> value (needs the ``jsonschema`` package).
+    schema: dict | None = None
 
     def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, **options):
         """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""

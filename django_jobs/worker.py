@@ -44,6 +44,7 @@ class Worker:
         self.running = 0  # attempts on job threads (what concurrency limits)
         self.lock = threading.Lock()
         self.next_cancel_check = 0.0
+        self.next_limited_check = 0.0
         self.work = queue_module.SimpleQueue()
         self.threads = []
         self.scheduler = Scheduler(using=using, options=options, worker_id=self.worker_id)
@@ -98,9 +99,16 @@ class Worker:
         return 0
 
     def _claim(self, free):
+        # Limited jobs need a costlier claim: look for them at every claim while
+        # there are some, else once per POLL_INTERVAL.
+        now = time.monotonic()
+        limited = bool(self.options.QUEUE_CONCURRENCY) or now >= self.next_limited_check
         try:
             claimed = queue.claim(worker_id=self.worker_id, queues=self.queues, limit=free,
-                                  lease=self.options.lease, using=self.using)
+                                  lease=self.options.lease, using=self.using,
+                                  queue_limits=self.options.QUEUE_CONCURRENCY, limited=limited)
+            if limited and not claimed.limited_candidates:
+                self.next_limited_check = now + self.options.POLL_INTERVAL
         except Exception as e:
             logger.warning("Claiming failed (%s); retrying in %ss.", e, self.options.POLL_INTERVAL)
             connections[self.using].close()

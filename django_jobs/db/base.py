@@ -44,6 +44,12 @@ class ClaimedJob:
     func_path: str = ""
 
 
+class ClaimBatch(list):
+    """The ClaimedJobs of one claim; also says how many limited jobs it considered."""
+
+    limited_candidates = 0
+
+
 #: Columns a claim returns, in ClaimedJob's order after worker_id.
 CLAIM_COLUMNS = (
     "id",
@@ -72,19 +78,55 @@ class DatabaseOps:
         self.qn = self.connection.ops.quote_name
 
     # -- claiming ------------------------------------------------------------
-    def claim(self, *, worker_id, queues, limit, lease, coalesce=None):
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False):
         """
-        Claim up to ``limit`` due jobs (``queues`` None: any queue). With
-        ``coalesce=(func_id, value)``, only jobs of that function with that
-        coalesce value. Returns ClaimedJobs.
+        Claim up to ``limit`` due jobs of unpaused queues (``queues`` None: any
+        queue). With ``coalesce=(func_id, value)``, only jobs of that function
+        with that coalesce value.
+
+        Jobs under a concurrency limit (a ``concurrency_key``, or a queue in
+        ``queue_limits``: {queue: limit}) are claimed only when ``limited`` is
+        true, first, through ``choose_limited``. Returns ClaimedJobs.
         """
         raise NotImplementedError
+
+    #: How many due limited jobs one claim considers.
+    LIMITED_CANDIDATES = 200
+
+    @staticmethod
+    def choose_limited(candidates, running, limits, lockable, limit):
+        """
+        Pick, in the candidates' (priority) order, up to ``limit`` job ids that
+        keep every resource within its limit.
+
+        ``candidates``: (id, concurrency_key, concurrency_limit, queue_name).
+        A job uses resource ``("key", k)`` if it has a key, and ``("queue", q)``
+        if its queue is in ``limits``. ``running`` counts each resource's
+        running jobs; ``lockable(resource)`` says whether this claim may count
+        on that resource (it holds the resource's lock).
+        """
+        counts = dict(running)
+        chosen = []
+        for job_id, key, key_limit, queue_name in candidates:
+            if len(chosen) >= limit:
+                break
+            needs = []
+            if key is not None:
+                needs.append((("key", key), key_limit or 1))
+            if queue_name in limits:
+                needs.append((("queue", queue_name), limits[queue_name]))
+            if all(lockable(r) and counts.get(r, 0) < cap for r, cap in needs):
+                for r, _cap in needs:
+                    counts[r] = counts.get(r, 0) + 1
+                chosen.append(job_id)
+        return chosen
 
     def announce_cancel(self, job_id):
         """Tell the worker running ``job_id`` that it was cancelled (in the caller's transaction)."""
 
-    def _claimed(self, worker_id, rows):
-        claimed = []
+    def _claimed(self, worker_id, rows, limited_candidates=0):
+        claimed = ClaimBatch()
+        claimed.limited_candidates = limited_candidates
         for row in rows:
             values = dict(zip(CLAIM_COLUMNS, row))
             values["attempt"] = values.pop("attempts")

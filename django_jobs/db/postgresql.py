@@ -20,7 +20,7 @@ lock, and another worker takes it on its next try.
 
 import logging
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 
 from .base import CLAIM_COLUMNS, DatabaseOps, PollingListener
 
@@ -32,15 +32,17 @@ CANCEL_CHANNEL = "django_jobs_cancel"
 #: Advisory lock key of the scheduler leader ("djobs" in ASCII).
 LEADER_LOCK_KEY = 0x646A6F6273
 
+#: Shared by both claim paths: which ready rows are due and may be claimed.
+DUE = """
+    state = 'ready' AND run_after <= statement_timestamp()
+    AND (expires_at IS NULL OR expires_at > statement_timestamp())
+    AND NOT EXISTS (SELECT 1 FROM {queues} p WHERE p.name = job.queue_name AND p.paused)
+"""
+
+#: Moves the picked rows to running and opens their runs, in one statement.
 CLAIM_SQL = """
 WITH picked AS (
-    SELECT id FROM {job}
-    WHERE state = 'ready' AND run_after <= statement_timestamp()
-      AND (expires_at IS NULL OR expires_at > statement_timestamp())
-      {queue_filter}{coalesce_filter}
-    ORDER BY priority DESC, run_after, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    {pick}
 ), claimed AS (
     UPDATE {job} AS job SET
         state = 'running',
@@ -51,7 +53,7 @@ WITH picked AS (
         last_attempted_at = statement_timestamp(),
         grabbed_until = statement_timestamp() + LEAST(%(lease)s, COALESCE(job.max_work_duration, %(lease)s))
     FROM picked
-    WHERE job.id = picked.id
+    WHERE job.id = picked.id AND job.state = 'ready'
     RETURNING {returning}
 ), runs AS (
     INSERT INTO {run} (job_id, attempt, worker_id, started_at, outcome,
@@ -61,28 +63,106 @@ WITH picked AS (
 SELECT {columns} FROM claimed ORDER BY priority DESC, id
 """
 
+#: The next due unlimited jobs, skipping rows other claims hold.
+PICK_NEXT = """
+    SELECT id FROM {job} AS job
+    WHERE {due} AND concurrency_key IS NULL
+      {filters}
+    ORDER BY priority DESC, run_after, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+"""
+
+#: Limited jobs: candidates, then their resources' running counts.
+LIMITED_CANDIDATES = """
+    SELECT id, concurrency_key, concurrency_limit, queue_name FROM {job} AS job
+    WHERE {due} AND (concurrency_key IS NOT NULL OR queue_name = ANY(%(limited_queues)s))
+      {filters}
+    ORDER BY priority DESC, run_after, id
+    LIMIT %(candidates)s
+    FOR UPDATE SKIP LOCKED
+"""
+RUNNING_BY_KEY = """
+    SELECT concurrency_key, count(*) FROM {job}
+    WHERE state = 'running' AND concurrency_key = ANY(%s) GROUP BY concurrency_key
+"""
+RUNNING_BY_QUEUE = """
+    SELECT queue_name, count(*) FROM {job}
+    WHERE state = 'running' AND queue_name = ANY(%s) GROUP BY queue_name
+"""
+
 
 class PostgreSQLOps(DatabaseOps):
     vendor = "postgresql"
 
-    def claim(self, *, worker_id, queues, limit, lease, coalesce=None):
-        from ..models import Job, JobRun
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False):
+        """
+        Unlimited jobs: one statement (PICK_NEXT inside CLAIM_SQL). Limited
+        jobs, first and only when ``limited``: in one transaction, lock the
+        candidates, take each resource's advisory lock (a claimer that cannot
+        get it skips those jobs), count what runs, and claim what fits.
+        """
+        from ..models import Job, JobRun, QueueState
 
-        sql = CLAIM_SQL.format(
-            job=self.qn(Job._meta.db_table),
-            run=self.qn(JobRun._meta.db_table),
-            queue_filter="AND queue_name = ANY(%(queues)s)" if queues else "",
-            coalesce_filter="AND func_id = %(func_id)s AND coalesce_key = %(coalesce)s" if coalesce else "",
-            returning=", ".join(f"job.{c}" for c in CLAIM_COLUMNS),
-            columns=", ".join(CLAIM_COLUMNS),
-        )
-        params = {"limit": limit, "worker_id": worker_id, "lease": lease, "queues": list(queues or ())}
+        queue_limits = queue_limits or {}
+        tables = {"job": self.qn(Job._meta.db_table), "run": self.qn(JobRun._meta.db_table)}
+        due = DUE.format(queues=self.qn(QueueState._meta.db_table))
+        filters = ""
+        if queues:
+            filters += " AND queue_name = ANY(%(queues)s)"
+        if coalesce:
+            filters += " AND func_id = %(func_id)s AND coalesce_key = %(coalesce)s"
+        params = {
+            "worker_id": worker_id,
+            "lease": lease,
+            "queues": list(queues or ()),
+            "limited_queues": sorted(queue_limits),
+            "candidates": self.LIMITED_CANDIDATES,
+        }
         if coalesce:
             params["func_id"], params["coalesce"] = coalesce
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return self._claimed(worker_id, rows)
+        claim_sql = CLAIM_SQL.format(
+            returning=", ".join(f"job.{c}" for c in CLAIM_COLUMNS), columns=", ".join(CLAIM_COLUMNS), **tables, pick="{pick}"
+        )
+        rows = []
+        considered = 0
+        if limited:
+            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                considered, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
+                if ids:
+                    cursor.execute(claim_sql.format(pick="SELECT unnest(%(ids)s::bigint[]) AS id"), {**params, "ids": ids})
+                    rows += cursor.fetchall()
+        if len(rows) < limit:
+            next_filters = filters + (" AND queue_name <> ALL(%(limited_queues)s)" if queue_limits else "")
+            pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
+            with self.connection.cursor() as cursor:
+                cursor.execute(claim_sql.format(pick=pick), {**params, "limit": limit - len(rows)})
+                rows += cursor.fetchall()
+        return self._claimed(worker_id, rows, considered)
+
+    def _choose_limited(self, cursor, tables, due, filters, params, queue_limits, limit):
+        cursor.execute(LIMITED_CANDIDATES.format(due=due, filters=filters, **tables), params)
+        candidates = cursor.fetchall()
+        if not candidates:
+            return 0, []
+        keys = sorted({c[1] for c in candidates if c[1] is not None})
+        limited_queues = sorted({c[3] for c in candidates if c[3] in queue_limits})
+        resources = [("key", k) for k in keys] + [("queue", q) for q in limited_queues]
+        locked = set()
+        for resource in resources:
+            # Transaction-scoped: released when this claim commits, after its
+            # claims are visible to the next holder's count.
+            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [f"django_jobs:{resource[0]}:{resource[1]}"])
+            if cursor.fetchone()[0]:
+                locked.add(resource)
+        running = {}
+        if keys:
+            cursor.execute(RUNNING_BY_KEY.format(**tables), [keys])
+            running.update({("key", k): n for k, n in cursor.fetchall()})
+        if limited_queues:
+            cursor.execute(RUNNING_BY_QUEUE.format(**tables), [limited_queues])
+            running.update({("queue", q): n for q, n in cursor.fetchall()})
+        return len(candidates), self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
 
     def announce_cancel(self, job_id):
         with self.connection.cursor() as cursor:

@@ -19,27 +19,48 @@ from django.utils import timezone
 
 from .base import CLAIM_COLUMNS, DatabaseOps
 
+DUE = """
+    state = 'ready' AND run_after <= %(now)s
+    AND (expires_at IS NULL OR expires_at > %(now)s)
+    AND queue_name NOT IN (SELECT name FROM {queues} WHERE paused)
+"""
+
 CLAIM_SQL = """
 UPDATE {job} SET
     state = 'running',
     attempts = attempts + 1,
     attempts_left = attempts_left - 1,
-    worker_id = %s,
-    started_at = COALESCE(started_at, %s),
-    last_attempted_at = %s,
+    worker_id = %(worker_id)s,
+    started_at = COALESCE(started_at, %(now)s),
+    last_attempted_at = %(now)s,
     grabbed_until = CASE
-        WHEN max_work_duration IS NOT NULL AND max_work_duration < %s
-        THEN django_format_dtdelta('+', %s, max_work_duration)
-        ELSE %s END
-WHERE id IN (
-    SELECT id FROM {job}
-    WHERE state = 'ready' AND run_after <= %s
-      AND (expires_at IS NULL OR expires_at > %s)
-      {queue_filter}{coalesce_filter}
-    ORDER BY priority DESC, run_after, id
-    LIMIT %s
-)
+        WHEN max_work_duration IS NOT NULL AND max_work_duration < %(lease_us)s
+        THEN django_format_dtdelta('+', %(now)s, max_work_duration)
+        ELSE %(until)s END
+WHERE id IN ({pick}) AND state = 'ready'
 RETURNING {columns}
+"""
+
+PICK_NEXT = """
+    SELECT id FROM {job}
+    WHERE {due} AND concurrency_key IS NULL {filters}
+    ORDER BY priority DESC, run_after, id
+    LIMIT %(limit)s
+"""
+
+LIMITED_CANDIDATES = """
+    SELECT id, concurrency_key, concurrency_limit, queue_name FROM {job}
+    WHERE {due} AND (concurrency_key IS NOT NULL OR queue_name IN ({limited_queues})) {filters}
+    ORDER BY priority DESC, run_after, id
+    LIMIT %(candidates)s
+"""
+
+RUNNING = """
+    SELECT 'key', concurrency_key, count(*) FROM {job}
+    WHERE state = 'running' AND concurrency_key IS NOT NULL GROUP BY concurrency_key
+    UNION ALL
+    SELECT 'queue', queue_name, count(*) FROM {job}
+    WHERE state = 'running' AND queue_name IN ({limited_queues}) GROUP BY queue_name
 """
 
 INSERT_RUN_SQL = """
@@ -49,39 +70,72 @@ VALUES (%s, %s, %s, %s, 'running', '', '', '')
 """
 
 
+def _in_list(prefix, values, params):
+    """``%(prefix0)s, %(prefix1)s, …`` for an IN list, adding the values to ``params``."""
+    names = []
+    for i, value in enumerate(values):
+        params[f"{prefix}{i}"] = value
+        names.append(f"%({prefix}{i})s")
+    return ", ".join(names) or "NULL"
+
+
 class SQLiteOps(DatabaseOps):
     vendor = "sqlite"
 
-    def claim(self, *, worker_id, queues, limit, lease, coalesce=None):
-        from ..models import Job, JobRun
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False):
+        """
+        Everything under BEGIN IMMEDIATE: no other claim runs meanwhile, so
+        counting running limited jobs and claiming within the limit is safe.
+        """
+        from ..models import Job, JobRun, QueueState
 
         ops = self.connection.ops
+        queue_limits = queue_limits or {}
         now = timezone.now()
-        now_db = ops.adapt_datetimefield_value(now)
-        until_db = ops.adapt_datetimefield_value(now + lease)
-        lease_us = ops.adapt_durationfield_value(lease)
-        queue_filter = ""
-        queue_params = []
+        params = {
+            "worker_id": worker_id,
+            "now": ops.adapt_datetimefield_value(now),
+            "until": ops.adapt_datetimefield_value(now + lease),
+            "lease_us": ops.adapt_durationfield_value(lease),
+            "candidates": self.LIMITED_CANDIDATES,
+        }
+        tables = {"job": self.qn(Job._meta.db_table)}
+        due = DUE.format(queues=self.qn(QueueState._meta.db_table))
+        filters = ""
         if queues:
-            queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})"
-            queue_params = list(queues)
-        coalesce_filter = "AND func_id = %s AND coalesce_key = %s" if coalesce else ""
-        sql = CLAIM_SQL.format(
-            job=self.qn(Job._meta.db_table),
-            queue_filter=queue_filter,
-            coalesce_filter=coalesce_filter,
-            columns=", ".join(CLAIM_COLUMNS),
-        )
-        params = [worker_id, now_db, now_db, lease_us, now_db, until_db, now_db, now_db, *queue_params, *(coalesce or ()), limit]
+            filters += f" AND queue_name IN ({_in_list('q', queues, params)})"
+        if coalesce:
+            filters += " AND func_id = %(func_id)s AND coalesce_key = %(coalesce)s"
+            params["func_id"], params["coalesce"] = coalesce
+        limited_queues = _in_list("lq", sorted(queue_limits), params)
+        columns = ", ".join(CLAIM_COLUMNS)
         insert_run = INSERT_RUN_SQL.format(run=self.qn(JobRun._meta.db_table))
 
+        rows = []
+        candidates = ()
         with self.write_transaction() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            if limited:
+                cursor.execute(
+                    LIMITED_CANDIDATES.format(due=due, filters=filters, limited_queues=limited_queues, **tables), params
+                )
+                candidates = cursor.fetchall()
+                if candidates:
+                    cursor.execute(RUNNING.format(limited_queues=limited_queues, **tables), params)
+                    running = {(kind, name): n for kind, name, n in cursor.fetchall()}
+                    ids = self.choose_limited(candidates, running, queue_limits, lambda r: True, limit)
+                    if ids:
+                        pick = ", ".join(_in_list("id", ids, params).split(", "))
+                        cursor.execute(CLAIM_SQL.format(pick=pick, columns=columns, **tables), params)
+                        rows += cursor.fetchall()
+            if len(rows) < limit:
+                next_filters = filters + (f" AND queue_name NOT IN ({limited_queues})" if queue_limits else "")
+                pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
+                cursor.execute(CLAIM_SQL.format(pick=pick, columns=columns, **tables), {**params, "limit": limit - len(rows)})
+                rows += cursor.fetchall()
             if rows:
-                cursor.executemany(insert_run, [(row[0], row[1], worker_id, now_db) for row in rows])
+                cursor.executemany(insert_run, [(row[0], row[1], worker_id, params["now"]) for row in rows])
         rows.sort(key=lambda row: (-row[CLAIM_COLUMNS.index("priority")], row[0]))
-        return self._claimed(worker_id, rows)
+        return self._claimed(worker_id, rows, len(candidates))
 
     def write_transaction(self):
         return ImmediateTransaction(self.connection)
