@@ -9,3 +9,11 @@ class Execution(models.Model):
     worker_id = models.CharField(max_length=100)
     label = models.CharField(max_length=100, blank=True, default="")
     at = models.DateTimeField(auto_now_add=True)
+
+
+class Span(models.Model):
+    """When a job ran (time.time() floats), to measure how many ran at once."""
+
+    label = models.CharField(max_length=100)
+    start = models.FloatField()
+    end = models.FloatField()
