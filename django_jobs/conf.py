@@ -25,8 +25,10 @@ class Options:
     SCHEDULER_INTERVAL: float = 1.0
     #: Seconds in-flight jobs get to finish after SIGTERM/SIGINT.
     GRACE_PERIOD: float = 30.0
-    #: Jobs run at once by one worker process (threads).
+    #: Jobs run at once by one worker process (threads, or child processes).
     CONCURRENCY: int = 4
+    #: With child processes: seconds a cancelled job gets to stop before it is killed.
+    KILL_GRACE: float = 10.0
     #: Per-queue concurrency limits across all workers: {"reports": 2}.
     QUEUE_CONCURRENCY: dict = field(default_factory=dict)
     #: How long finished jobs are kept (seconds or timedelta; None: forever).

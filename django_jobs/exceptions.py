@@ -42,6 +42,10 @@ class WorkerLost(JobsError):
     """Recorded on an attempt whose worker stopped renewing its lease."""
 
 
+class JobTimeout(JobsError):
+    """Recorded on an attempt killed for overrunning its max_work_duration."""
+
+
 class Decline(Exception):
     """
     Raised by a job: not now. The job goes back to the queue without spending

@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from . import states
 from .arguments import as_json
 from .db import get_ops
+from .db.base import KILL_MARGIN
 from .exceptions import InvalidJobArguments, InvalidJobType, InvalidTransition, JobNotClaimed, JobNotFound
 from .models import FuncMap, Job, JobLog, JobRun, QueueState
 from .states import JobState, RunOutcome
@@ -246,7 +247,7 @@ def heartbeat(*, worker_id, job_ids, lease, using):
     if not job_ids:
         return 0
     renewed = Now() + lease
-    deadline = F("last_attempted_at") + F("max_work_duration")
+    deadline = F("last_attempted_at") + F("max_work_duration") + KILL_MARGIN
     from django.db.models import Case, When
     from django.db.models.lookups import LessThan
 

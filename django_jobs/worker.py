@@ -17,6 +17,7 @@ from django.utils.crypto import get_random_string
 from . import logcapture, queue
 from .db import get_ops
 from .exceptions import JobNotClaimed
+from .processes import ChildProcess
 from .runner import Runner
 from .scheduler import Scheduler
 
@@ -28,7 +29,8 @@ def new_worker_id():
 
 
 class Worker:
-    def __init__(self, *, using, options, queues=None, concurrency=None, burst=False, grace_period=None, worker_id=None):
+    def __init__(self, *, using, options, queues=None, concurrency=None, burst=False, grace_period=None, worker_id=None,
+                 processes=False, backend="default"):
         self.using = using
         self.options = options
         self.queues = sorted(queues) if queues else None
@@ -36,6 +38,10 @@ class Worker:
         self.burst = burst
         self.grace_period = options.GRACE_PERIOD if grace_period is None else grace_period
         self.worker_id = worker_id or new_worker_id()
+        #: Run attempts in child processes (killable) instead of threads.
+        self.processes = processes
+        self.backend = backend
+        self.children = {}  # job id -> ChildProcess running it
         self.runner = Runner(using=using, options=options, track=self._track)
         self.stopping = threading.Event()
         self.slot_freed = threading.Event()
@@ -129,21 +135,34 @@ class Worker:
             self.threads.append(thread)
 
     def _job_thread(self):
-        """Runs claimed jobs one after another on this thread's own database connection."""
+        """Runs claimed jobs one after another on this thread's own database connection (and child)."""
+        child = None
+        if self.processes:
+            child = ChildProcess(backend=self.backend, using=self.using, kill_grace=self.options.KILL_GRACE)
         try:
             while (claimed := self.work.get()) is not None:
-                self._run_one(claimed)
+                self._run_one(claimed, child)
         finally:
+            if child is not None:
+                child.kill()
             connections.close_all()
 
-    def _run_one(self, claimed):
+    def _run_one(self, claimed, child=None):
         try:
             close_old_connections()
-            self.runner.run(claimed, self.cancel_events.get(claimed.id))
+            if child is None:
+                self.runner.run(claimed, self.cancel_events.get(claimed.id))
+            else:
+                self.children[claimed.id] = child
+                started = time.monotonic()
+                outcome = child.run(claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration)
+                logger.info("Job %s %s attempt %s %s in %.3fs (child process)", claimed.id, claimed.func_path,
+                            claimed.attempt, outcome, time.monotonic() - started)
         except Exception:
             logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
             connections[self.using].close()
         finally:
+            self.children.pop(claimed.id, None)
             self._track(claimed, False)
             with self.lock:
                 self.running -= 1
@@ -215,6 +234,8 @@ class Worker:
                 logger.warning("Job %s attempt %s released unfinished; it will run again.", claimed.id, claimed.attempt)
             except JobNotClaimed:
                 pass
+            if child := self.children.get(claimed.id):
+                child.kill()
         # Job threads are daemons: one still running a released job does not
         # hold the process, and its late report is refused (JobNotClaimed).
         for _thread in self.threads:

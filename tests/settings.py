@@ -79,6 +79,7 @@ TASKS = {
             "LEASE_SECONDS": float(os.environ.get("DJANGO_JOBS_LEASE_SECONDS", "30")),
             "BACKOFF": "tests.testapp.jobs.quick_backoff",
             "GRACE_PERIOD": 5,
+            "KILL_GRACE": 1.0,
             "QUEUE_CONCURRENCY": {"reports": 2},
         },
     },

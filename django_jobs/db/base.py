@@ -44,6 +44,12 @@ class ClaimedJob:
     func_path: str = ""
 
 
+#: An attempt with a max_work_duration holds its lease this much longer, so
+#: that a worker killing it (``--processes``) records why before the
+#: scheduler takes it back as lost.
+KILL_MARGIN = timedelta(seconds=1)
+
+
 class ClaimBatch(list):
     """The ClaimedJobs of one claim; also says how many limited jobs it considered."""
 

@@ -22,7 +22,7 @@ import logging
 
 from django.db import DatabaseError, connections, transaction
 
-from .base import CLAIM_COLUMNS, DatabaseOps, PollingListener
+from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, PollingListener
 
 logger = logging.getLogger("django_jobs.worker")
 
@@ -51,7 +51,7 @@ WITH picked AS (
         worker_id = %(worker_id)s,
         started_at = COALESCE(job.started_at, statement_timestamp()),
         last_attempted_at = statement_timestamp(),
-        grabbed_until = statement_timestamp() + LEAST(%(lease)s, COALESCE(job.max_work_duration, %(lease)s))
+        grabbed_until = statement_timestamp() + LEAST(%(lease)s, COALESCE(job.max_work_duration + %(kill_margin)s, %(lease)s))
     FROM picked
     WHERE job.id = picked.id AND job.state = 'ready'
     RETURNING {returning}
@@ -115,6 +115,7 @@ class PostgreSQLOps(DatabaseOps):
         params = {
             "worker_id": worker_id,
             "lease": lease,
+            "kill_margin": KILL_MARGIN,
             "queues": list(queues or ()),
             "limited_queues": sorted(queue_limits),
             "candidates": self.LIMITED_CANDIDATES,

@@ -17,7 +17,7 @@ import fcntl
 
 from django.utils import timezone
 
-from .base import CLAIM_COLUMNS, DatabaseOps
+from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps
 
 DUE = """
     state = 'ready' AND run_after <= %(now)s
@@ -34,8 +34,8 @@ UPDATE {job} SET
     started_at = COALESCE(started_at, %(now)s),
     last_attempted_at = %(now)s,
     grabbed_until = CASE
-        WHEN max_work_duration IS NOT NULL AND max_work_duration < %(lease_us)s
-        THEN django_format_dtdelta('+', %(now)s, max_work_duration)
+        WHEN max_work_duration IS NOT NULL AND max_work_duration + %(margin_us)s < %(lease_us)s
+        THEN django_format_dtdelta('+', %(now)s, max_work_duration + %(margin_us)s)
         ELSE %(until)s END
 WHERE id IN ({pick}) AND state = 'ready'
 RETURNING {columns}
@@ -97,6 +97,7 @@ class SQLiteOps(DatabaseOps):
             "now": ops.adapt_datetimefield_value(now),
             "until": ops.adapt_datetimefield_value(now + lease),
             "lease_us": ops.adapt_durationfield_value(lease),
+            "margin_us": ops.adapt_durationfield_value(KILL_MARGIN),
             "candidates": self.LIMITED_CANDIDATES,
         }
         tables = {"job": self.qn(Job._meta.db_table)}

@@ -20,8 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--grace-period", type=float,
                             help="Seconds running jobs get to finish after SIGTERM (default: OPTIONS['GRACE_PERIOD']).")
         parser.add_argument("--worker-id", help="Identify this worker (default: host:pid:random).")
+        parser.add_argument("--processes", action="store_true",
+                            help="Run each job in a child process, which can be killed when the job is cancelled "
+                                 "or overruns its max_work_duration, and whose crash cannot take the worker down.")
 
-    def handle(self, *args, queues, concurrency, burst, backend, grace_period, worker_id, **options):
+    def handle(self, *args, queues, concurrency, burst, backend, grace_period, worker_id, processes, **options):
         try:
             instance = task_backends[backend]
         except Exception as e:
@@ -41,6 +44,8 @@ class Command(BaseCommand):
             burst=burst,
             grace_period=grace_period,
             worker_id=worker_id,
+            processes=processes,
+            backend=backend,
         )
         worker.install_signal_handlers()
         exit_code = worker.run()

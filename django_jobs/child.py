@@ -1,0 +1,84 @@
+"""
+The child side of ``runworker --processes`` (see ``processes``). This module
+imports nothing of Django's models at import time: a spawned child imports it
+before ``django.setup()``.
+"""
+
+import json
+import logging
+import signal
+import threading
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+logger = logging.getLogger("django_jobs.worker")
+
+
+def encode_claimed(claimed):
+    def default(value):
+        if isinstance(value, datetime):
+            return {"datetime": value.isoformat()}
+        if isinstance(value, timedelta):
+            return {"seconds": value.total_seconds()}
+        raise TypeError(f"cannot encode {value!r}")
+
+    return json.dumps({"job": asdict(claimed)}, default=default).encode()
+
+
+def decode_claimed(data):
+    def hook(obj):
+        if obj.keys() == {"datetime"}:
+            return datetime.fromisoformat(obj["datetime"])
+        if obj.keys() == {"seconds"}:
+            return timedelta(seconds=obj["seconds"])
+        return obj
+
+    from .db.base import ClaimedJob
+
+    return ClaimedJob(**json.loads(data, object_hook=hook)["job"])
+
+
+def child_main(conn, backend_alias):
+    """The child: set Django up, then run the attempts the parent sends until the pipe closes."""
+    import queue as queue_module
+
+    import django
+
+    django.setup()
+    from django.tasks import task_backends
+
+    from . import logcapture
+    from .runner import Runner
+
+    logcapture.install()
+    logcapture.capture_print()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    backend = task_backends[backend_alias]
+    runner = Runner(using=backend.database, options=backend.job_options)
+    attempts = queue_module.SimpleQueue()
+    cancel_events = {}
+
+    def read():
+        try:
+            while True:
+                message = json.loads(conn.recv_bytes())
+                if "cancel" in message:
+                    if event := cancel_events.get(message["cancel"]):
+                        event.set()
+                else:
+                    attempts.put(message)
+        except (EOFError, OSError):
+            attempts.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    while (message := attempts.get()) is not None:
+        claimed = decode_claimed(json.dumps(message))
+        cancel_events[claimed.id] = event = threading.Event()
+        try:
+            outcome = runner.run(claimed, event)
+        except Exception:
+            logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
+            outcome = "report failed"
+        finally:
+            cancel_events.pop(claimed.id, None)
+        conn.send_bytes(json.dumps({"outcome": outcome}).encode())

@@ -1,0 +1,92 @@
+"""
+Running attempts in child processes (``runworker --processes``).
+
+A child can be killed: a cancelled job that does not stop within KILL_GRACE
+(Bildad's kill), or an attempt that overruns its max_work_duration. A job
+that takes its interpreter down (``os._exit``, a crash, the OOM killer) takes
+only its child with it: the worker records the attempt as failed and starts
+a new child. Each job thread of the worker owns one child at a time.
+
+Parent and child speak JSON over a pipe: {"job": {...}} and {"cancel": id}
+to the child, {"outcome": "..."} back.
+"""
+
+import json
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+
+from . import queue
+from .child import child_main, encode_claimed
+from .exceptions import JobNotClaimed
+
+logger = logging.getLogger("django_jobs.worker")
+
+
+def _describe_exit(code):
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+class ChildProcess:
+    """One child that runs attempts for one job thread of the worker."""
+
+    def __init__(self, *, backend, using, kill_grace):
+        self.backend, self.using, self.kill_grace = backend, using, kill_grace
+        self.process = self.conn = None
+
+    def _start(self):
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_conn = context.Pipe()
+        self.process = context.Process(target=child_main, args=(child_conn, self.backend), daemon=True)
+        self.process.start()
+        child_conn.close()
+
+    def kill(self):
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.process = self.conn = None
+
+    def run(self, claimed, cancel_event, *, max_work_duration=None):
+        """Run one attempt in the child; returns a description for the worker's log line."""
+        if self.process is None or not self.process.is_alive():
+            self._start()
+        self.conn.send_bytes(encode_claimed(claimed))
+        deadline = time.monotonic() + max_work_duration.total_seconds() if max_work_duration else None
+        cancelled_at = None
+        while True:
+            try:
+                if self.conn.poll(0.05):
+                    return json.loads(self.conn.recv_bytes())["outcome"]
+            except (EOFError, OSError):
+                pass  # the child died; handled below
+            if not self.process.is_alive():
+                how = _describe_exit(self.process.exitcode)
+                self.process = self.conn = None
+                return self._fail(claimed, "django_jobs.exceptions.WorkerLost", f"the child process running it {how}")
+            if cancel_event is not None and cancel_event.is_set():
+                if cancelled_at is None:
+                    cancelled_at = time.monotonic()
+                    self.conn.send_bytes(json.dumps({"cancel": claimed.id}).encode())
+                elif time.monotonic() - cancelled_at > self.kill_grace:
+                    logger.warning("Job %s did not stop within %ss of its cancellation: killing it.", claimed.id, self.kill_grace)
+                    self.kill()
+                    return "killed after cancellation"
+            if deadline is not None and time.monotonic() > deadline:
+                logger.warning("Job %s overran its max_work_duration of %s: killing it.", claimed.id, max_work_duration)
+                self.kill()
+                return self._fail(
+                    claimed, "django_jobs.exceptions.JobTimeout", f"killed after exceeding max_work_duration ({max_work_duration})"
+                )
+
+    def _fail(self, claimed, exception_class_path, message):
+        error = queue.ErrorInfo(exception_class_path, message, "")
+        try:
+            state = queue.fail(claimed, error, retry_in=0, using=self.using)
+        except JobNotClaimed:
+            return f"lost ({message}); it was no longer claimed"
+        return f"failed: {message}" + (" (will retry)" if state == "ready" else "")

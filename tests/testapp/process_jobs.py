@@ -1,0 +1,33 @@
+"""Jobs that misbehave, for workers running jobs in child processes."""
+
+import os
+import time
+
+import django_jobs
+from django.tasks import task
+
+from .models import Execution
+
+
+@task(takes_context=True)
+def stubborn(context):
+    """Ignores cancellation."""
+    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=str(os.getpid()), label="stubborn")
+    time.sleep(60)
+
+
+@django_jobs.job(max_attempts=2)
+def exits_hard(code=3):
+    Execution.objects.create(job_id=0, attempt=0, worker_id=str(os.getpid()), label="exits_hard")
+    os._exit(code)
+
+
+@django_jobs.job(max_work_duration=1.0)
+def never_returns():
+    Execution.objects.create(job_id=0, attempt=0, worker_id=str(os.getpid()), label="never_returns")
+    time.sleep(3600)
+
+
+@task
+def whoami():
+    return os.getpid()
