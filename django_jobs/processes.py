@@ -15,7 +15,6 @@ import json
 import logging
 import multiprocessing
 import signal
-import threading
 import time
 
 from . import queue

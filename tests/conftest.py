@@ -96,3 +96,17 @@ def wait_until(predicate, timeout=30.0, interval=0.05, message="condition"):
             return
         time.sleep(interval)
     raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
+
+
+def drain(rounds=1, **kwargs):
+    """Run in-process burst workers over this test database; between rounds, retries get time to come due."""
+    from django.tasks import task_backends
+
+    from django_jobs.worker import Worker
+
+    backend = task_backends["default"]
+    kwargs.setdefault("concurrency", 2)
+    for i in range(rounds):
+        if i:
+            time.sleep(0.1)
+        Worker(using=backend.database, options=backend.job_options, burst=True, **kwargs).run()

@@ -1,6 +1,5 @@
 """The django.tasks API on DatabaseBackend, through Django's own public calls."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -12,20 +11,10 @@ from django.utils import timezone
 
 from django_jobs.backend import DatabaseBackend
 from django_jobs.models import Job
-from django_jobs.worker import Worker
+from tests.conftest import drain
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.django_db
-
-
-def drain(rounds=1, **kwargs):
-    """Run in-process burst workers over this test database; retries get time to come due."""
-    backend = task_backends["default"]
-    kwargs.setdefault("concurrency", 2)
-    for i in range(rounds):
-        if i:
-            time.sleep(0.1)
-        Worker(using=backend.database, options=backend.job_options, burst=True, **kwargs).run()
 
 
 def test_backend_declares_its_features():

@@ -1,6 +1,5 @@
 """Concurrency limits, paused queues and argument validation."""
 
-import time
 from datetime import timedelta
 
 import pytest

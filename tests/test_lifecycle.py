@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models import Count
-from django.tasks import TaskResultStatus, task_backends
+from django.tasks import TaskResultStatus
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -20,20 +20,11 @@ from django_jobs import queue
 from django_jobs.exceptions import InvalidJobArguments, InvalidTask, InvalidTransition, JobNotClaimed, QueueNotFound
 from django_jobs.models import Job, JobLog, JobRun
 from django_jobs.states import JobState, RunOutcome
-from django_jobs.worker import Worker
-from tests.conftest import ROOT, wait_until
+from tests.conftest import drain, ROOT, wait_until
 from tests.testapp import jobs
 from tests.testapp.models import Execution
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def drain(rounds=1, concurrency=2):
-    backend = task_backends["default"]
-    for i in range(rounds):
-        if i:
-            time.sleep(0.1)
-        Worker(using=backend.database, options=backend.job_options, burst=True, concurrency=concurrency).run()
 
 
 # -- uniqkey ---------------------------------------------------------------------------

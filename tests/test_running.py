@@ -1,6 +1,5 @@
 """What happens while a job runs: logs, retries and backoff, context, bad functions and results."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,18 +12,10 @@ from django_jobs.db import get_ops
 from django_jobs.exceptions import InvalidJobType
 from django_jobs.models import Job, JobLog, JobRun
 from django_jobs.states import JobState, RunOutcome
-from django_jobs.worker import Worker
+from tests.conftest import drain
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def drain(rounds=1):
-    backend = task_backends["default"]
-    for i in range(rounds):
-        if i:
-            time.sleep(0.1)
-        Worker(using=backend.database, options=backend.job_options, burst=True, concurrency=2).run()
 
 
 def test_logs_are_stored_per_attempt():
