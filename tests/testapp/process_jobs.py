@@ -31,3 +31,14 @@ def never_returns():
 @task
 def whoami():
     return os.getpid()
+
+
+@task(takes_context=True)
+def fault_job(context, n, sleep=0.0, fail=False):
+    """For fault tests: records each execution; some sleep, some fail once."""
+    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id, label="fault")
+    if sleep:
+        time.sleep(sleep)
+    if fail and context.attempt == 1:
+        raise RuntimeError(f"job {n} fails its first attempt")
+    return n
