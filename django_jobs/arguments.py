@@ -8,24 +8,39 @@ from django.utils.json import normalize_json
 from .exceptions import InvalidJobArguments
 
 
-def as_json(value, what):
+#: Deeper nesting than this is refused (it would exhaust the stack while encoding).
+MAX_DEPTH = 100
+
+
+def as_json(value, what, *, max_bytes=None):
     """
     ``value`` normalized to JSON types (tuples become lists, as Django's Tasks
-    do). Raises InvalidJobArguments naming the first offending element.
+    do). Raises InvalidJobArguments naming the first offending element, or if
+    its encoding is longer than ``max_bytes``.
     """
-    problem = _find_problem(value, what)
+    problem = _find_problem(value, what, 0)
     if problem:
         raise InvalidJobArguments(problem)
     try:
         normalized = normalize_json(value)
-        json.dumps(normalized, allow_nan=False)
+        encoded = json.dumps(normalized, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise InvalidJobArguments(f"{what} is not JSON-serializable: {e}") from e
+    if max_bytes is not None and len(encoded.encode()) > max_bytes:
+        raise InvalidJobArguments(
+            f"{what} take {len(encoded.encode())} bytes as JSON, more than the limit of {max_bytes} (MAX_ARGUMENTS_BYTES)."
+        )
     return normalized
 
 
-def _find_problem(value, where):
-    if value is None or isinstance(value, (bool, int, str)):
+def _find_problem(value, where, depth):
+    if depth > MAX_DEPTH:
+        return f"{where} is nested more than {MAX_DEPTH} levels deep."
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where} contains a NUL character, which PostgreSQL cannot store in JSON."
+        return None
+    if value is None or isinstance(value, (bool, int)):
         return None
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
@@ -33,14 +48,14 @@ def _find_problem(value, where):
         return None
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            if problem := _find_problem(item, f"{where}[{i}]"):
+            if problem := _find_problem(item, f"{where}[{i}]", depth + 1):
                 return problem
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{where} has a non-string key {key!r}; JSON object keys are strings."
-            if problem := _find_problem(item, f"{where}[{key!r}]"):
+            if not isinstance(key, str) or "\x00" in key:
+                return f"{where} has a key {key!r} that is not a string without NUL characters."
+            if problem := _find_problem(item, f"{where}[{key!r}]", depth + 1):
                 return problem
         return None
     return f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which is not JSON-serializable."

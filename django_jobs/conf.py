@@ -29,6 +29,8 @@ class Options:
     CONCURRENCY: int = 4
     #: With child processes: seconds a cancelled job gets to stop before it is killed.
     KILL_GRACE: float = 10.0
+    #: Largest args (and, separately, kwargs) accepted at enqueue, in bytes of JSON.
+    MAX_ARGUMENTS_BYTES: int = 1_000_000
     #: Per-queue concurrency limits across all workers: {"reports": 2}.
     QUEUE_CONCURRENCY: dict = field(default_factory=dict)
     #: How long finished jobs are kept (seconds or timedelta; None: forever).

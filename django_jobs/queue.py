@@ -108,8 +108,8 @@ def build_job(task, args, kwargs, *, using):
     job = Job(
         backend=backend.alias,
         queue_name=task.queue_name,
-        args=as_json(list(args), "args"),
-        kwargs=as_json(dict(kwargs), "kwargs"),
+        args=as_json(list(args), "args", max_bytes=backend.job_options.MAX_ARGUMENTS_BYTES),
+        kwargs=as_json(dict(kwargs), "kwargs", max_bytes=backend.job_options.MAX_ARGUMENTS_BYTES),
         priority=task.priority,
     )
     max_attempts = options.MAX_ATTEMPTS

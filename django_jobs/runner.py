@@ -91,6 +91,10 @@ class Runner:
     def _run(self, claimed, cancel_event):
         try:
             task = resolve_task(claimed.func_path)
+            if claimed.bad_arguments:
+                raise InvalidJobArguments(claimed.bad_arguments)
+            if not isinstance(claimed.args, list) or not isinstance(claimed.kwargs, dict):
+                raise InvalidJobArguments("stored args must be a JSON array and kwargs a JSON object.")
         except Exception as exc:
             # Unknown or unimportable function: no retry can help.
             return self._report(claimed, None, Outcome("failed", exc=exc, permanent=True), [], ())

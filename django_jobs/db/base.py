@@ -42,6 +42,8 @@ class ClaimedJob:
     max_work_duration: timedelta | None
     coalesce: str | None
     func_path: str = ""
+    #: Why the stored arguments could not be read (a row edited by hand), if they could not.
+    bad_arguments: str | None = None
 
 
 #: An attempt with a max_work_duration holds its lease this much longer, so
@@ -139,7 +141,11 @@ class DatabaseOps:
             values["coalesce"] = values.pop("coalesce_key")
             for name in ("args", "kwargs"):
                 if isinstance(values[name], (str, bytes)):
-                    values[name] = json.loads(values[name])
+                    try:
+                        values[name] = json.loads(values[name])
+                    except ValueError as e:
+                        values["bad_arguments"] = f"stored {name} are not valid JSON: {e}"
+                        values[name] = [] if name == "args" else {}
             for name in ("enqueued_at", "started_at", "last_attempted_at"):
                 values[name] = self._datetime(values[name])
             values["max_work_duration"] = self._duration(values["max_work_duration"])
