@@ -119,3 +119,21 @@ def test_an_idle_worker_picks_up_new_jobs(workers):
     wait_until(lambda: Job.objects.get(pk=r.id).state == JobState.SUCCEEDED, timeout=20, message="pick-up")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
+
+
+def test_a_killed_scheduler_leader_is_replaced_quickly(workers):
+    leader = workers.start()
+    wait_until(lambda: "took scheduler leadership" in workers.output(leader), message="a leader")
+    follower = workers.start()
+    wait_until(lambda: "started" in workers.output(follower), message="the second worker")
+    time.sleep(0.5)
+    assert "took scheduler leadership" not in workers.output(follower)
+    leader.send_signal(signal.SIGKILL)
+    leader.wait(10)
+    killed_at = time.monotonic()
+    wait_until(lambda: "took scheduler leadership" in workers.output(follower), timeout=10, message="the takeover")
+    takeover = time.monotonic() - killed_at
+    print(f"\nscheduler leadership taken over {takeover:.2f}s after the leader was killed")
+    assert takeover < 5  # SCHEDULER_INTERVAL is 0.2 s in the tests
+    follower.send_signal(signal.SIGTERM)
+    assert follower.wait(20) == 0
