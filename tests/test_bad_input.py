@@ -5,7 +5,6 @@ from django.db import connection
 
 from django_jobs.exceptions import InvalidJobArguments
 from django_jobs.models import Job, JobRun
-from django_jobs.states import JobState
 from tests.conftest import drain
 from tests.testapp import jobs
 
