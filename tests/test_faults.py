@@ -24,6 +24,11 @@ from tests.testapp.models import Execution
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 FAST_LEASE = {"DJANGO_JOBS_LEASE_SECONDS": "1.5"}
+#: The short version runs in CI; scripts/faults sets these for the long one.
+JOBS = int(os.environ.get("DJANGO_JOBS_FAULT_JOBS", "400"))
+KILLS = int(os.environ.get("DJANGO_JOBS_FAULT_KILLS", "8"))
+RESTARTS = int(os.environ.get("DJANGO_JOBS_FAULT_RESTARTS", "2"))
+TIMEOUT = float(os.environ.get("DJANGO_JOBS_FAULT_TIMEOUT", "150"))
 
 
 def enqueue_load(total):
@@ -64,16 +69,16 @@ def check_final_state(total, kills=0, restarts=0):
 
 
 def test_random_sigkills_lose_nothing(workers):
-    total = 400
+    total = JOBS
     enqueue_load(total)
     rng = random.Random(7)
     procs = [workers.start("--concurrency", "3", env=FAST_LEASE) for _ in range(3)]
     kills = 0
-    deadline = time.monotonic() + 150
+    deadline = time.monotonic() + TIMEOUT
     while Job.objects.exclude(state=JobState.SUCCEEDED).exists():
         assert time.monotonic() < deadline, "the load did not drain"
         time.sleep(rng.uniform(0.3, 1.0))
-        if kills < 8:
+        if kills < KILLS:
             victim = rng.randrange(len(procs))
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait(10)
@@ -87,17 +92,17 @@ def test_random_sigkills_lose_nothing(workers):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="restarts the PostgreSQL server")
 def test_postgresql_restarts_lose_nothing(workers):
-    total = 300
+    total = max(300, JOBS // 2)
     enqueue_load(total)
     procs = [workers.start("--concurrency", "3", env=FAST_LEASE) for _ in range(2)]
     restarts = 0
     wait_until(lambda: Execution.objects.count() > 20, timeout=60, message="the load to start")
-    for _ in range(2):
+    for _ in range(RESTARTS):
         connections.close_all()
         subprocess.run([str(ROOT / "scripts" / "pgcluster"), "restart-immediate", os.environ["PGHOST"]], check=True)
         restarts += 1
         time.sleep(1.0)
-    wait_until(lambda: not Job.objects.exclude(state=JobState.SUCCEEDED).exists(), timeout=150, message="the drain")
+    wait_until(lambda: not Job.objects.exclude(state=JobState.SUCCEEDED).exists(), timeout=TIMEOUT, message="the drain")
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
