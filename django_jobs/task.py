@@ -26,6 +26,7 @@ JOB_OPTIONS = (
     "concurrency_key",
     "concurrency_limit",
     "schema",
+    "redact_args",
 )
 
 
@@ -54,6 +55,8 @@ class JobTask(Task):
     #: A JSON Schema the arguments must satisfy at enqueue, as an object of
     #: parameter name -> value (needs the ``jsonschema`` package).
     schema: dict | None = None
+    #: Keep the arguments (and return value) out of displays: the admin and the jobs command.
+    redact_args: bool = False
 
     def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, **options):
         """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""

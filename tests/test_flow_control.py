@@ -133,3 +133,13 @@ def test_an_invalid_schema_is_refused_when_declared():
 
 def broken_schema(x):
     return x
+
+
+@pytest.mark.django_db
+def test_redacted_arguments_stay_out_of_displays():
+    from django_jobs.redaction import REDACTED, displayed
+
+    secret = limited_jobs.charge_card.enqueue("4111 1111 1111 1111", 10)
+    plain = jobs.add.enqueue(1, 2)
+    assert displayed(Job.objects.get(pk=secret.id)) == (REDACTED, REDACTED, REDACTED)
+    assert displayed(Job.objects.get(pk=plain.id)) == ([1, 2], {}, None)

@@ -45,3 +45,8 @@ def unlimited(seconds=0.05):
 )
 def invite(email, count=1):
     return email
+
+
+@django_jobs.job(redact_args=True)
+def charge_card(card_number, amount):
+    return f"charged {amount}"
