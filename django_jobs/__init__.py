@@ -5,7 +5,8 @@ __version__ = "0.1.0"
 from .exceptions import Decline, PermanentFailure  # noqa: E402
 from .task import job  # noqa: E402
 
-__all__ = ["job", "enqueue", "enqueue_many", "enqueue_and_run", "cancel", "retry", "run_now", "failures", "logs", "Decline", "PermanentFailure", "__version__"]
+__all__ = ["job", "enqueue", "enqueue_many", "enqueue_and_run", "cancel", "retry", "run_now", "failures", "logs",
+           "pause", "resume", "Decline", "PermanentFailure", "__version__"]
 
 
 def _backend(backend):
@@ -99,3 +100,22 @@ def run_now(job_id, *, backend="default"):
     from . import queue
 
     return queue.run_now(job_id, using=_backend(backend).database)
+
+
+def pause(queue_name, *, backend="default"):
+    """Stop workers claiming from a queue; jobs keep arriving and running ones finish."""
+    from . import queue
+
+    instance = _backend(backend)
+    if queue_name not in instance.queues:
+        from .exceptions import QueueNotFound
+
+        raise QueueNotFound(f"Queue {queue_name!r} is not in TASKS[{backend!r}]['QUEUES'] ({sorted(instance.queues)}).")
+    queue.pause(queue_name, using=instance.database)
+
+
+def resume(queue_name, *, backend="default"):
+    """Let workers claim from a paused queue again."""
+    from . import queue
+
+    queue.resume(queue_name, using=_backend(backend).database)

@@ -76,13 +76,18 @@ def test_choose_limited_respects_every_resource():
 
 @pytest.mark.django_db
 def test_paused_queue_is_not_claimed_but_still_fills():
-    queue.pause("emails", using="default")
+    import django_jobs
+    from django_jobs.exceptions import QueueNotFound
+
+    with pytest.raises(QueueNotFound):
+        django_jobs.pause("no-such-queue")
+    django_jobs.pause("emails")
     email = jobs.send_email.enqueue("a@b.c")
     other = jobs.add.enqueue(1, 2)
     claimed = queue.claim(worker_id="w", queues=None, limit=10, lease=LEASE, using="default")
     assert [c.id for c in claimed] == [int(other.id)]
     assert queue.paused_queues(using="default") == {"emails"}
-    queue.resume("emails", using="default")
+    django_jobs.resume("emails")
     (resumed,) = queue.claim(worker_id="w", queues=None, limit=10, lease=LEASE, using="default")
     assert resumed.id == int(email.id)
 
