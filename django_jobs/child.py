@@ -55,6 +55,10 @@ def child_main(conn, backend_alias):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     backend = task_backends[backend_alias]
     runner = Runner(using=backend.database, options=backend.job_options)
+    if limit_mb := backend.job_options.CHILD_MEMORY_LIMIT_MB:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 2**20, limit_mb * 2**20))
     attempts = queue_module.SimpleQueue()
     cancel_events = {}
 
@@ -81,4 +85,8 @@ def child_main(conn, backend_alias):
             outcome = "report failed"
         finally:
             cancel_events.pop(claimed.id, None)
-        conn.send_bytes(json.dumps({"outcome": outcome}).encode())
+        # After a MemoryError, a fresh child for the next job: this one's heap may be leaking.
+        exiting = outcome.startswith("failed") and runner.last_error == "builtins.MemoryError"
+        conn.send_bytes(json.dumps({"outcome": outcome, "exiting": exiting}).encode())
+        if exiting:
+            return

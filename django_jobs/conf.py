@@ -29,6 +29,9 @@ class Options:
     CONCURRENCY: int = 4
     #: With child processes: seconds a cancelled job gets to stop before it is killed.
     KILL_GRACE: float = 10.0
+    #: With child processes: their address-space limit in MB (RLIMIT_AS); a job
+    #: that allocates past it fails with MemoryError and its child is replaced.
+    CHILD_MEMORY_LIMIT_MB: int | None = None
     #: Largest args (and, separately, kwargs) accepted at enqueue, in bytes of JSON.
     MAX_ARGUMENTS_BYTES: int = 1_000_000
     #: Per-queue concurrency limits across all workers: {"reports": 2}.

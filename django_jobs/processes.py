@@ -8,7 +8,8 @@ only its child with it: the worker records the attempt as failed and starts
 a new child. Each job thread of the worker owns one child at a time.
 
 Parent and child speak JSON over a pipe: {"job": {...}} and {"cancel": id}
-to the child, {"outcome": "..."} back.
+to the child, {"outcome": "...", "exiting": bool} back (a child exits after a
+MemoryError, with CHILD_MEMORY_LIMIT_MB as its address-space limit).
 """
 
 import json
@@ -60,7 +61,11 @@ class ChildProcess:
         while True:
             try:
                 if self.conn.poll(0.05):
-                    return json.loads(self.conn.recv_bytes())["outcome"]
+                    reply = json.loads(self.conn.recv_bytes())
+                    if reply.get("exiting"):
+                        self.process.join(10)
+                        self.process = self.conn = None
+                    return reply["outcome"]
             except (EOFError, OSError):
                 pass  # the child died; handled below
             if not self.process.is_alive():

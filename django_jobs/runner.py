@@ -76,6 +76,8 @@ class Runner:
         self.options = options
         #: ``track(claimed, running: bool)``: the worker's in-flight bookkeeping (leases, cancels).
         self.track = track or (lambda claimed, running: None)
+        #: The exception class path of the last failed attempt this runner reported.
+        self.last_error = ""
 
     def run(self, claimed, cancel_event=None):
         started = time.monotonic()
@@ -160,6 +162,7 @@ class Runner:
                 queue.decline(claimed, run_after=outcome.run_after, logs=list(logs), using=self.using)
             else:
                 exc = outcome.exc
+                self.last_error = f"{type(exc).__module__}.{type(exc).__qualname__}"
                 exit_status = exc.exit_status if isinstance(exc, PermanentFailure) else 1
                 retry_in = None if outcome.permanent or claimed.attempts_left <= 0 else outcome.retry_in
                 state = queue.fail(

@@ -80,6 +80,7 @@ TASKS = {
             "BACKOFF": "tests.testapp.jobs.quick_backoff",
             "GRACE_PERIOD": 5,
             "KILL_GRACE": 1.0,
+            "CHILD_MEMORY_LIMIT_MB": 1536,
             "QUEUE_CONCURRENCY": {"reports": 2},
         },
     },

@@ -75,3 +75,13 @@ def test_sigterm_kills_what_does_not_finish_in_the_grace_period(workers):
 
     with pytest.raises(ProcessLookupError):
         os.kill(child_pid, 0)
+
+
+def test_a_job_that_eats_memory_fails_and_the_worker_goes_on(workers):
+    r = process_jobs.hog.enqueue(4096)
+    after = process_jobs.whoami.enqueue()
+    proc = workers.burst("--processes", "--concurrency", "1")
+    assert proc.returncode == 0, proc.stderr
+    run = JobRun.objects.get(job_id=r.id)
+    assert Job.objects.get(pk=r.id).state == JobState.FAILED and run.exception_class_path == "builtins.MemoryError"
+    assert Job.objects.get(pk=after.id).state == JobState.SUCCEEDED

@@ -42,3 +42,9 @@ def fault_job(context, n, sleep=0.0, fail=False):
     if fail and context.attempt == 1:
         raise RuntimeError(f"job {n} fails its first attempt")
     return n
+
+
+@task
+def hog(megabytes):
+    """Allocates far more than the child's memory limit."""
+    return len(bytearray(megabytes * 2**20))
