@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 from django.db.models import Count
 
 import django_jobs
@@ -102,10 +102,20 @@ def test_postgresql_restarts_lose_nothing(workers):
         subprocess.run([str(ROOT / "scripts" / "pgcluster"), "restart-immediate", os.environ["PGHOST"]], check=True)
         restarts += 1
         time.sleep(1.0)
+    # An outage: enqueues fail loudly to the caller, and leave nothing behind.
+    connections.close_all()
+    outage = subprocess.Popen([str(ROOT / "scripts" / "pgcluster"), "outage", os.environ["PGHOST"], "3"])
+    time.sleep(1.0)
+    with pytest.raises(OperationalError):
+        process_jobs.fault_job.enqueue(-1)
+    assert outage.wait(60) == 0
+    restarts += 1
+    connections.close_all()
     wait_until(lambda: not Job.objects.exclude(state=JobState.SUCCEEDED).exists(), timeout=TIMEOUT, message="the drain")
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     # The workers noticed the outage, logged it and carried on.
     assert any("failed" in workers.output(proc) for proc in procs)
+    assert not Job.objects.filter(args=[-1]).exists()
     check_final_state(total, restarts=restarts)
