@@ -61,3 +61,14 @@ def test_args_of_the_wrong_json_type_fail_that_job_only():
     drain()
     run = JobRun.objects.get(job_id=r.id)
     assert "args must be a JSON array" in run.message
+
+
+def test_an_exception_whose_str_raises_is_still_recorded():
+    from tests.testapp import limited_jobs
+
+    r = limited_jobs.raises_unprintable.enqueue()
+    drain()
+    run = JobRun.objects.get(job_id=r.id)
+    assert run.exception_class_path == "tests.testapp.limited_jobs.Unprintable"
+    assert run.message == "<str() of Unprintable raised RuntimeError>"
+    assert "Traceback" in run.traceback

@@ -50,3 +50,13 @@ def invite(email, count=1):
 @django_jobs.job(redact_args=True)
 def charge_card(card_number, amount):
     return f"charged {amount}"
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no str for you")
+
+
+@django_jobs.job
+def raises_unprintable():
+    raise Unprintable()
