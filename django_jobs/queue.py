@@ -95,7 +95,7 @@ def _seconds(value, what):
     raise InvalidJobArguments(f"{what} must be a timedelta or a number of seconds >= 0, not {value!r}.")
 
 
-def build_job(task, args, kwargs, *, using):
+def build_job(task, args, kwargs, *, using, func_ids=None):
     """
     An unsaved Job for ``task`` called with ``args``/``kwargs``, checked
     (registered function, valid task options, JSON arguments) but not written.
@@ -134,7 +134,12 @@ def build_job(task, args, kwargs, *, using):
     job.keep_for = _seconds(keep_for, "keep_for")
     if task.run_after is not None:
         job.run_after = task.run_after
-    job.func_id = func_id(task.module_path, using)
+    if func_ids is None:
+        job.func_id = func_id(task.module_path, using)
+    else:
+        if task.module_path not in func_ids:
+            func_ids[task.module_path] = func_id(task.module_path, using)
+        job.func_id = func_ids[task.module_path]
     return job
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 import queue as queue_module
 
-from django.db import close_old_connections, connections
+from django.db import connections
 from django.utils.crypto import get_random_string
 
 from . import logcapture, queue
@@ -148,8 +148,9 @@ class Worker:
             connections.close_all()
 
     def _run_one(self, claimed, child=None):
+        # No close_old_connections() here: with CONN_MAX_AGE = 0 it would
+        # reconnect for every job. A connection that fails is closed below.
         try:
-            close_old_connections()
             if child is None:
                 self.runner.run(claimed, self.cancel_events.get(claimed.id))
             else:
