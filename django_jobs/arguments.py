@@ -7,7 +7,6 @@ from django.utils.json import normalize_json
 
 from .exceptions import InvalidJobArguments
 
-
 #: Deeper nesting than this is refused (it would exhaust the stack while encoding).
 MAX_DEPTH = 100
 

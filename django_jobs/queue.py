@@ -11,16 +11,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, router, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.db.models.functions import Now
+from django.db.models.lookups import LessThan
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from . import states
 from .arguments import as_json
 from .db import get_ops
-from .db.base import KILL_MARGIN
-from .exceptions import InvalidJobArguments, InvalidJobType, InvalidTransition, JobNotClaimed, JobNotFound
+from .db.base import KILL_MARGIN, ClaimedJob
+from .exceptions import (
+    InvalidJobArguments,
+    InvalidJobType,
+    InvalidTransition,
+    JobNotClaimed,
+    JobNotFound,
+)
 from .models import FuncMap, Job, JobLog, JobRun, QueueState
 from .states import JobState, RunOutcome
 from .task import JobTask, resolve_task
@@ -253,9 +260,6 @@ def heartbeat(*, worker_id, job_ids, lease, using):
         return 0
     renewed = Now() + lease
     deadline = F("last_attempted_at") + F("max_work_duration") + KILL_MARGIN
-    from django.db.models import Case, When
-    from django.db.models.lookups import LessThan
-
     return (
         Job.objects.using(using)
         .filter(pk__in=job_ids, state=JobState.RUNNING, worker_id=worker_id)
@@ -293,8 +297,6 @@ def add_and_claim(job, *, worker_id, lease, using):
     package's AddAndClaim): it bypasses the queue but keeps the same records.
     Returns its ClaimedJob.
     """
-    from .db.base import ClaimedJob
-
     if job.uniqkey is not None and _live_with_uniqkey(job.func_id, job.uniqkey, using) is not None:
         raise IntegrityError(f"A live job with uniqkey {job.uniqkey!r} already exists.")
     job.state = JobState.RUNNING

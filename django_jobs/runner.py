@@ -1,6 +1,8 @@
 """Running one claimed attempt and reporting its outcome to the queue service."""
 
 import logging
+import os
+import socket
 import time
 import traceback
 
@@ -11,8 +13,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import logcapture, queue
-from .exceptions import Decline, InvalidJobArguments, JobNotClaimed, PermanentFailure
 from .arguments import as_json
+from .exceptions import Decline, InvalidJobArguments, JobNotClaimed, PermanentFailure
 from .models import Job, JobRun
 from .results import task_result
 from .states import JobState
@@ -216,9 +218,6 @@ class Runner:
 
 def run_here(task, args, kwargs, *, backend):
     """Enqueue ``task`` already claimed by this process, run it now, and return its TaskResult."""
-    import os
-    import socket
-
     logcapture.install()
     using = backend.database
     built = queue.build_job(task, args, kwargs, using=using)
