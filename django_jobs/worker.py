@@ -5,11 +5,11 @@ in a thread, renew leases, and stop gracefully.
 
 import logging
 import os
+import queue as queue_module
 import signal
 import socket
 import threading
 import time
-import queue as queue_module
 
 from django.db import connections
 from django.utils.crypto import get_random_string
