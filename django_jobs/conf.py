@@ -40,6 +40,8 @@ class Options:
     KEEP_FINISHED_FOR: float | timedelta | None = timedelta(days=7)
     #: How often the scheduler leader prunes finished jobs past their time.
     PRUNE_INTERVAL: float = 60.0
+    #: Recurring jobs: {name: {"task": path, "cron": ..., "timezone": ..., ...}} (docs/recurring.md).
+    RECURRING: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, alias, options):

@@ -211,3 +211,22 @@ class QueueState(models.Model):
 
     def __str__(self):
         return f"{self.name} ({'paused' if self.paused else 'running'})"
+
+
+class RecurringState(models.Model):
+    """
+    Where one recurring entry (``OPTIONS['RECURRING']``) has got to: the
+    latest occurrence the scheduler leader has dealt with, enqueued or
+    skipped. Moved forward only by a guarded UPDATE in the transaction that
+    enqueues, so no occurrence is enqueued twice, even across restarts.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    last_occurrence = models.DateTimeField()
+    changed_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        verbose_name = _("recurring job state")
+
+    def __str__(self):
+        return f"{self.name} (last {self.last_occurrence.isoformat()})"

@@ -10,6 +10,7 @@ from django.db import connections
 
 from . import queue
 from .db import get_ops
+from .recurring import Recurring
 
 logger = logging.getLogger("django_jobs.scheduler")
 
@@ -23,6 +24,8 @@ class Scheduler:
         self.next_tick = 0.0
         self.next_prune = 0.0
         self.leading = False
+        #: Recurring jobs (OPTIONS['RECURRING']) of every backend in this database.
+        self.recurring = Recurring(using)
 
     def tick(self):
         now = time.monotonic()
@@ -45,6 +48,7 @@ class Scheduler:
         rescued = queue.rescue_expired(using=self.using)
         if rescued:
             logger.warning("Took back %d job(s) whose lease expired.", rescued)
+        self.recurring.run()
         expired = queue.expire_overdue(using=self.using)
         if expired:
             logger.info("%d job(s) expired before anyone started them.", expired)
