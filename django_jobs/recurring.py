@@ -133,7 +133,7 @@ def check_entry(name, spec, backend):
     """Every problem of one entry, as EntryErrors (empty if it is usable)."""
     from croniter import CroniterBadDateError, croniter
 
-    from .task import resolve_task
+    from .task import JobTask, resolve_task
     from .validation import bind_arguments
 
     where = f"RECURRING entry {name!r} of TASKS[{backend.alias!r}]"
@@ -190,6 +190,10 @@ def check_entry(name, spec, backend):
     if not isinstance(kwargs, dict):
         problems.append(EntryError("arguments", f"{where}: 'kwargs' must be a dict, not {type(kwargs).__name__}."))
         kwargs = None
+    if task is not None and not isinstance(task, JobTask):
+        problems.append(EntryError("task", f"{where}: {path} is declared for task backend {task.backend!r}, "
+                                           "which is not a django_jobs DatabaseBackend."))
+        task = None
     if task is not None:
         options = {k: spec[k] for k in ("queue_name", "priority") if spec.get(k) is not None}
         try:
@@ -368,7 +372,7 @@ def enqueue_occurrence(entry, occurrence, *, using):
                 uniqkey=entry.uniqkey(occurrence),
                 **entry.options(),
             )
-    except (JobsError, InvalidTask) as e:
+    except (JobsError, InvalidTask, TypeError) as e:
         logger.error("Recurring job %r: the occurrence at %s could not be enqueued: %s", entry.name,
                      occurrence.isoformat(), e)
         return 0

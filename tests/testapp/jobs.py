@@ -146,3 +146,9 @@ def printer(n):
 def forgettable():
     logger.warning("soon gone")
     return 1
+
+
+@task(backend="immediate")
+def elsewhere(a, b):
+    """A task of another (not django_jobs) backend: recurring entries must refuse it."""
+    return a + b
