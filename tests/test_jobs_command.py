@@ -80,6 +80,40 @@ def test_an_unknown_or_foreign_backend_exits_3(backend):
     assert code == 3 and repr(backend) in err
 
 
+# -- stats ---------------------------------------------------------------------------
+
+
+def test_stats_per_queue_with_paused_state_as_a_table_and_json():
+    now = timezone.now()
+    JobFactory.create_batch(2, run_after=now - timedelta(seconds=90))
+    JobFactory(run_after=now + timedelta(hours=1))
+    JobFactory(queue_name="emails", state=JobState.RUNNING, attempts=1, worker_id="w")
+    for finished in (JobState.SUCCEEDED, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED):
+        JobFactory(queue_name="reports", state=finished, finished_at=now)
+    JobFactory(queue_name="legacy")  # a queue no longer in QUEUES, still holding a job
+    ok("pause", "emails")
+
+    rows = {row["queue"]: row for row in json.loads(ok("stats", "--json"))}
+    assert list(rows) == ["default", "emails", "legacy", "reports"]
+    default = rows["default"]
+    assert (default["waiting"], default["due"], default["scheduled"], default["running"]) == (3, 2, 1, 0)
+    assert 89 <= default["oldest_due_age"] < 300 and default["paused"] is False
+    assert (rows["emails"]["running"], rows["emails"]["paused"], rows["emails"]["oldest_due_age"]) == (1, True, None)
+    assert {k: rows["reports"][k] for k in ("succeeded", "failed", "cancelled", "expired", "waiting")} == {
+        "succeeded": 2, "failed": 1, "cancelled": 1, "expired": 1, "waiting": 0}
+
+    lines = ok("stats").splitlines()
+    assert lines[0].split() == ["QUEUE", "STATUS", "WAITING", "DUE", "SCHEDULED", "RUNNING", "SUCCEEDED", "FAILED",
+                                "CANCELLED", "EXPIRED", "OLDEST", "DUE"]
+    assert lines[1].split()[:6] == ["default", "running", "3", "2", "1", "0"] and lines[1].split()[-1].startswith("1m")
+    assert lines[2].split() == ["emails", "paused", "0", "0", "0", "1", "0", "0", "0", "0", "-"]
+
+    only = json.loads(ok("stats", "-q", "reports", "-q", "emails", "--json"))
+    assert [row["queue"] for row in only] == ["reports", "emails"]
+    code, _, err = run("stats", "--queue", "nowhere")
+    assert code == 3 and "'nowhere' is not in" in err
+
+
 # -- enqueue -------------------------------------------------------------------------
 
 
@@ -308,6 +342,8 @@ def test_exit_codes_of_the_real_command(worker_env):
     assert proc.returncode == 5 and "--args is not valid JSON" in proc.stderr
     proc = command(worker_env, "list", "--state", "asleep")
     assert proc.returncode == 2 and "invalid choice: 'asleep'" in proc.stderr
+    proc = command(worker_env, "stats", "--json")
+    assert proc.returncode == 0 and {row["queue"] for row in json.loads(proc.stdout)} >= {"default", "emails"}
     proc = command(worker_env, "--help")
     assert proc.returncode == 0 and "exit status:" in proc.stdout and "run-now" in proc.stdout
     proc = command(worker_env)

@@ -309,11 +309,18 @@ class Command(BaseCommand):
     # -- subcommands ---------------------------------------------------------------------------
 
     def do_stats(self, *, queues, json, **_):
-        from ...stats import queue_stats
+        from ...stats import QueueStats, queue_stats
 
         for name in queues or ():
             self.check_queue(name)
-        stats = queue_stats(self.using, queues=queues or None)
+        if queues:
+            stats = queue_stats(self.using, queues=list(dict.fromkeys(queues)))
+        else:
+            # The backend's queues, and any other queue that has jobs in its database.
+            stats = {s.name: s for s in queue_stats(self.using)}
+            for name in self.backend.queues:
+                stats.setdefault(name, QueueStats(name=name))
+            stats = [stats[name] for name in sorted(stats)]
         paused = queue.paused_queues(using=self.using)
         rows = []
         for s in stats:
