@@ -161,9 +161,9 @@ def check_entry(name, spec, backend):
     if zone is not None:
         try:
             if not isinstance(zone, str):
-                raise ValueError
+                raise TypeError(zone)
             ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
             problems.append(EntryError("timezone", f"{where}: unknown timezone {zone!r} (an IANA name such as 'Europe/Paris')."))
 
     missed = spec.get("missed", "skip")

@@ -15,7 +15,7 @@ from django_jobs import queue
 from django_jobs.models import Job, JobLog, JobRun, QueueState
 from django_jobs.states import JobState
 from tests.conftest import ROOT, drain
-from tests.factories import FuncMapFactory, JobFactory, JobRunFactory
+from tests.factories import JobFactory, JobRunFactory
 from tests.testapp import jobs, limited_jobs
 
 pytestmark = pytest.mark.django_db

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -307,7 +308,7 @@ def test_every_second_one_job_per_occurrence_with_three_workers(workers, tmp_pat
     times = occurrences()
     assert len(times) == Job.objects.count() >= 8
     # One job per occurrence, none missing: consecutive seconds, through the change of leader.
-    assert [b - a for a, b in zip(times, times[1:])] == [timedelta(seconds=1)] * (len(times) - 1)
+    assert [b - a for a, b in pairwise(times)] == [timedelta(seconds=1)] * (len(times) - 1)
     assert last("tick") == times[-1]
     # Every job runs (those the killed worker held are taken back as lost when their lease ends; one attempt only).
     time.sleep(2.5)
@@ -339,5 +340,5 @@ def test_occurrences_missed_while_stopped_are_skipped_after_a_restart(workers, t
     after = times[len(before):]
     assert times[: len(before)] == before
     assert after[0] - before[-1] >= timedelta(seconds=3)  # the ones in between were skipped
-    assert [b - a for a, b in zip(after, after[1:])] == [timedelta(seconds=1)] * (len(after) - 1)
+    assert [b - a for a, b in pairwise(after)] == [timedelta(seconds=1)] * (len(after) - 1)
     assert "missed its occurrences" in workers.output(second)
