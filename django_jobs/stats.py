@@ -1,0 +1,348 @@
+"""
+Read-only figures about the queue: per-queue counts, throughput, workers and
+functions. The admin's dashboard shows them; ``manage.py jobs stats`` prints them.
+
+The job table may hold millions of rows, so each query is shaped for one of
+the partial indexes of ``Job.Meta.indexes``: ready jobs are read from
+``django_jobs_claim_idx``, running ones from ``django_jobs_lease_idx``, recent
+finishes from ``django_jobs_finished_idx``. Only the per-queue counts of
+finished jobs read every finished row (they are kept for KEEP_FINISHED_FOR);
+docs/admin.md gives the figures.
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import or_
+
+from django.db import connections
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Now, Trunc
+from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTaskBackend
+from django.utils import timezone
+
+from .conf import Options
+from .models import Job, JobRun
+from .states import FINISHED_STATES, JobState
+
+__all__ = [
+    "Bucket",
+    "FunctionStats",
+    "QueueStats",
+    "WorkerStats",
+    "estimated_count",
+    "function_stats",
+    "queue_stats",
+    "throughput",
+    "workers",
+]
+
+
+def _age(expression):
+    """``now() - expression`` as a duration, on the database's clock."""
+    return ExpressionWrapper(Now() - expression, output_field=DurationField())
+
+
+# -- per queue ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """How many jobs of one queue are in each state."""
+
+    name: str
+    #: Ready jobs: ``due`` (their run_after has come) plus ``scheduled`` (it has not).
+    waiting: int = 0
+    due: int = 0
+    scheduled: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    expired: int = 0
+    #: Seconds the oldest due job has waited since its run_after; None if none is due.
+    oldest_due_age: float | None = None
+
+
+def queue_stats(using, queues=None):
+    """
+    A QueueStats per queue: the names in ``queues`` in that order (queues
+    without jobs get zeros), or else every queue that has jobs, by name.
+    Three queries: ready jobs, running jobs, finished jobs.
+    """
+    jobs = Job.objects.using(using).order_by()
+    if queues is not None:
+        queues = list(queues)
+        jobs = jobs.filter(queue_name__in=queues)
+    counts = defaultdict(dict)
+    due = Q(run_after__lte=Now())
+    ready = (
+        jobs.filter(state=JobState.READY)
+        .values("queue_name")
+        .annotate(waiting=Count("pk"), due=Count("pk", filter=due), oldest=Max(_age(F("run_after")), filter=due))
+    )
+    for row in ready:
+        oldest = row["oldest"]
+        counts[row["queue_name"]].update(
+            waiting=row["waiting"],
+            due=row["due"],
+            scheduled=row["waiting"] - row["due"],
+            oldest_due_age=None if oldest is None else max(oldest.total_seconds(), 0.0),
+        )
+    for row in jobs.filter(state=JobState.RUNNING).values("queue_name").annotate(n=Count("pk")):
+        counts[row["queue_name"]]["running"] = row["n"]
+    finished = jobs.filter(state__in=sorted(FINISHED_STATES)).values("queue_name", "state").annotate(n=Count("pk"))
+    for row in finished:
+        counts[row["queue_name"]][row["state"]] = row["n"]
+    names = queues if queues is not None else sorted(counts)
+    return [QueueStats(name=name, **counts.get(name, {})) for name in names]
+
+
+# -- throughput ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Jobs that finished from ``start`` to ``start`` + the bucket's width."""
+
+    start: datetime
+    succeeded: int = 0
+    failed: int = 0
+
+    @property
+    def total(self):
+        return self.succeeded + self.failed
+
+
+def bucket_starts(since, bucket, until=None):
+    """Bucket boundaries from ``since`` (rounded down to a multiple of ``bucket``) to ``until`` (now)."""
+    width = bucket.total_seconds()
+    if width <= 0:
+        raise ValueError("bucket must be a positive duration.")
+    until = until or timezone.now()
+    first = datetime.fromtimestamp(since.timestamp() // width * width, UTC)
+    count = max(int((until - first).total_seconds() // width) + 1, 1)
+    return [first + i * bucket for i in range(count)]
+
+
+def throughput(using, since, bucket=timedelta(minutes=5), queues=None):
+    """
+    Jobs that succeeded or failed per queue and per ``bucket`` of time, from
+    ``since`` to now: {queue name: [Bucket, ...]}, every bucket present, the
+    last one still filling. Queues: those in ``queues``, else those with finishes.
+
+    One query, a range scan of ``django_jobs_finished_idx``. (Cancelled and
+    expired jobs are not work done, and naming only these two states keeps the
+    planner on the index's (state, finished_at) prefix.)
+    """
+    starts = bucket_starts(since, bucket)
+    width = bucket.total_seconds()
+    kind = "minute" if width >= 60 and width % 60 == 0 else "second"
+    jobs = Job.objects.using(using).order_by()
+    if queues is not None:
+        queues = list(queues)
+        jobs = jobs.filter(queue_name__in=queues)
+    rows = (
+        jobs.filter(state__in=[JobState.SUCCEEDED, JobState.FAILED], finished_at__gte=starts[0])
+        .annotate(at=Trunc("finished_at", kind, tzinfo=UTC))
+        .values("queue_name", "state", "at")
+        .annotate(n=Count("pk"))
+    )
+    tallies = {name: [[0, 0] for _ in starts] for name in queues or ()}
+    origin = starts[0].timestamp()
+    for row in rows:
+        index = min(int((row["at"].timestamp() - origin) // width), len(starts) - 1)
+        per_bucket = tallies.setdefault(row["queue_name"], [[0, 0] for _ in starts])
+        per_bucket[index][row["state"] == JobState.FAILED] += row["n"]
+    names = queues if queues is not None else sorted(tallies)
+    return {
+        name: [Bucket(start, succeeded, failed) for start, (succeeded, failed) in zip(starts, tallies[name])]
+        for name in names
+    }
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """
+    A worker as the job tables show it. There is no worker table: a worker is
+    seen through the jobs it holds (their leases, renewed by its heartbeat) and
+    the attempts it started.
+    """
+
+    worker_id: str
+    #: Jobs it holds now, and their queues.
+    running: int = 0
+    queues: tuple = ()
+    #: When it last renewed a lease: the latest lease's end minus LEASE_SECONDS.
+    #: None if it holds no job.
+    last_heartbeat: datetime | None = None
+    #: True if even its latest lease has run out: it stopped renewing (died or hangs).
+    lease_expired: bool = False
+    #: When it started its latest attempt among the ``recent_runs`` latest attempts.
+    last_started: datetime | None = None
+
+
+def _lease_of(backend):
+    try:
+        return task_backends[backend].job_options.lease
+    except (InvalidTaskBackend, AttributeError):  # a backend gone from TASKS, or not ours
+        return timedelta(seconds=Options.LEASE_SECONDS)
+
+
+def workers(using, *, recent_runs=1000):
+    """
+    WorkerStats for each worker holding a running job or having started one of
+    the ``recent_runs`` latest attempts, busiest first. Two queries, each bounded:
+    the running jobs (``django_jobs_lease_idx``), and the latest JobRuns by id.
+    """
+    now = timezone.now()
+    seen = {}
+    holding = (
+        Job.objects.using(using)
+        .order_by()
+        .filter(state=JobState.RUNNING, worker_id__isnull=False)
+        .values("worker_id", "backend", "queue_name")
+        .annotate(n=Count("pk"), lease_left=Max(ExpressionWrapper(F("grabbed_until") - Now(), DurationField())))
+    )
+    for row in holding:
+        worker = seen.setdefault(row["worker_id"], {"running": 0, "queues": set(), "heartbeat_ago": None})
+        worker["running"] += row["n"]
+        worker["queues"].add(row["queue_name"])
+        if row["lease_left"] is not None:
+            ago = _lease_of(row["backend"]) - row["lease_left"]
+            if worker["heartbeat_ago"] is None or ago < worker["heartbeat_ago"]:
+                worker["heartbeat_ago"] = ago
+                worker["lease_expired"] = row["lease_left"] < timedelta(0)
+    latest = JobRun.objects.using(using).order_by("-pk").values("pk")[:recent_runs]
+    started = (
+        JobRun.objects.using(using)
+        .order_by()
+        .filter(pk__in=Subquery(latest))
+        .values("worker_id")
+        .annotate(last=Max("started_at"))
+    )
+    for row in started:
+        seen.setdefault(row["worker_id"], {"running": 0, "queues": set(), "heartbeat_ago": None})["last"] = row["last"]
+    result = [
+        WorkerStats(
+            worker_id=worker_id,
+            running=w["running"],
+            queues=tuple(sorted(w["queues"])),
+            last_heartbeat=None if w["heartbeat_ago"] is None else now - w["heartbeat_ago"],
+            lease_expired=w.get("lease_expired", False),
+            last_started=w.get("last"),
+        )
+        for worker_id, w in seen.items()
+    ]
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(result, key=lambda w: (-w.running, -(w.last_started or oldest).timestamp(), w.worker_id))
+
+
+# -- functions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """A job function's waiting, running and failed (still kept) jobs, and its latest failure."""
+
+    func_id: int
+    waiting: int = 0
+    running: int = 0
+    failed: int = 0
+    last_failure: datetime | None = None
+    last_failure_job_id: int | None = None
+    #: "ExceptionClass: message" of that job's last failed attempt.
+    last_error: str = ""
+
+
+def error_text(exception_class_path, message):
+    """'builtins.ValueError', 'boom' -> 'ValueError: boom'."""
+    name = (exception_class_path or "").rpartition(".")[2]
+    return ": ".join(part for part in (name, message or "") if part)
+
+
+def last_error_subqueries():
+    """Annotations with the exception class and message of a job's latest attempt that recorded one."""
+    runs = JobRun.objects.filter(job=OuterRef("pk")).exclude(exception_class_path="").order_by("-attempt")
+    return {
+        "last_error_class": Subquery(runs.values("exception_class_path")[:1]),
+        "last_error_message": Subquery(runs.values("message")[:1]),
+    }
+
+
+def function_stats(using, func_ids):
+    """
+    {func_id: FunctionStats} for these functions (those without jobs are left
+    out). Two queries: counts of the ready, running and failed jobs (the
+    partial indexes of those states), and the latest failed job of each.
+    Succeeded jobs are not counted: that would read most of the table.
+    """
+    func_ids = list(func_ids)
+    if not func_ids:
+        return {}
+    counts = defaultdict(dict)
+    rows = (
+        Job.objects.using(using)
+        .order_by()
+        .filter(Q(state=JobState.READY) | Q(state=JobState.RUNNING) | Q(state=JobState.FAILED), func_id__in=func_ids)
+        .values("func_id", "state")
+        .annotate(n=Count("pk"), last=Max("finished_at"))
+    )
+    latest = {}
+    for row in rows:
+        key = {JobState.READY: "waiting"}.get(row["state"], row["state"])
+        counts[row["func_id"]][key] = row["n"]
+        if row["state"] == JobState.FAILED and row["last"] is not None:
+            latest[row["func_id"]] = row["last"]
+    if latest:
+        failures = (
+            Job.objects.using(using)
+            .order_by("func_id", "-pk")
+            .filter(reduce(or_, (Q(func_id=f, finished_at=at) for f, at in latest.items())), state=JobState.FAILED)
+            .annotate(**last_error_subqueries())
+            .values("pk", "func_id", "finished_at", "last_error_class", "last_error_message")
+        )
+        for row in failures:
+            counts[row["func_id"]].setdefault("last_failure_job_id", row["pk"])
+            counts[row["func_id"]].setdefault("last_failure", row["finished_at"])
+            counts[row["func_id"]].setdefault("last_error", error_text(row["last_error_class"], row["last_error_message"]))
+    return {func_id: FunctionStats(func_id=func_id, **values) for func_id, values in counts.items()}
+
+
+# -- counting without counting -------------------------------------------------------------------
+
+#: Below this estimate a count is made exactly (it is cheap, and small numbers are read closely).
+EXACT_BELOW = 1000
+
+
+def planner_estimate(queryset):
+    """PostgreSQL's estimate of the rows ``queryset`` matches (EXPLAIN: the plan, not its execution)."""
+    plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
+    if isinstance(plan, list):
+        plan = plan[0]
+    return int(plan["Plan"]["Plan Rows"])
+
+
+def estimated_count(queryset, exact_below=EXACT_BELOW):
+    """
+    ``(count, exact)`` for ``queryset``. On PostgreSQL, the planner's estimate
+    (from the table's statistics: reltuples, and the columns' histograms),
+    unless it is below ``exact_below``: then the rows are counted, at most
+    ``exact_below`` of them, so a wrong estimate costs little. Elsewhere, an
+    exact COUNT.
+    """
+    if connections[queryset.db].vendor != "postgresql":
+        return queryset.count(), True
+    estimate = planner_estimate(queryset)
+    if estimate >= exact_below:
+        return estimate, False
+    counted = queryset.order_by()[:exact_below].count()
+    if counted < exact_below:
+        return counted, True
+    return max(estimate, counted), False
