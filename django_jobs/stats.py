@@ -12,13 +12,22 @@ docs/admin.md gives the figures.
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from operator import or_
 
 from django.db import connections
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, OuterRef, Q, Subquery
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+)
 from django.db.models.functions import Now, Trunc
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend

@@ -134,8 +134,8 @@ def test_changelist_filters_by_state_queue_function_and_dates(admin_client):
     assert listed(func__id__exact=boom.pk) == {other_bad.pk}
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)  # as the filter's links
     tomorrow = today + timedelta(days=1)
-    assert listed(**{"finished_at__gte": str(today), "finished_at__lt": str(tomorrow)}) == {bad.pk, other_bad.pk}
-    assert listed(**{"enqueued_at__gte": str(today - timedelta(days=7)), "enqueued_at__lt": str(tomorrow)}) == {
+    assert listed(finished_at__gte=str(today), finished_at__lt=str(tomorrow)) == {bad.pk, other_bad.pk}
+    assert listed(enqueued_at__gte=str(today - timedelta(days=7)), enqueued_at__lt=str(tomorrow)) == {
         bad.pk, other_bad.pk, waiting.pk}
 
 

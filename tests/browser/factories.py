@@ -149,6 +149,7 @@ def running(count=3):
         job = Job.objects.create(
             queue_name="reports" if i == 0 else "default", func=func, args=[i], state=JobState.RUNNING,
             attempts=1, max_attempts=3, attempts_left=2, worker_id=worker,
+            enqueued_at=now - timedelta(seconds=45 + 30 * i), run_after=now - timedelta(seconds=45 + 30 * i),
             started_at=now - timedelta(seconds=40 + 30 * i), last_attempted_at=now - timedelta(seconds=40 + 30 * i),
             grabbed_until=now + timedelta(seconds=22 - 4 * i),
         )

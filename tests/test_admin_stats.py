@@ -1,0 +1,119 @@
+"""django_jobs.stats: the figures behind the admin's dashboard and ``manage.py jobs stats``."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from django_jobs import stats
+from django_jobs.models import Job
+from django_jobs.states import JobState, RunOutcome
+from tests.factories import JobFactory, JobRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_queue_stats_counts_each_state_per_queue_in_three_queries():
+    now = timezone.now()
+    JobFactory(run_after=now - timedelta(seconds=120))
+    JobFactory(run_after=now - timedelta(seconds=10))
+    JobFactory(run_after=now + timedelta(hours=1))
+    JobFactory(queue_name="emails", state=JobState.RUNNING, worker_id="w")
+    for state in (JobState.SUCCEEDED, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED):
+        JobFactory(queue_name="emails", state=state, finished_at=now)
+    with CaptureQueriesContext(connection) as queries:
+        result = stats.queue_stats("default")
+    assert len(queries) == 3
+    default, emails = result
+    assert (default.name, default.waiting, default.due, default.scheduled, default.running) == ("default", 3, 2, 1, 0)
+    assert 119 <= default.oldest_due_age < 200
+    assert emails == stats.QueueStats(name="emails", running=1, succeeded=2, failed=1, cancelled=1, expired=1)
+
+
+def test_queue_stats_for_named_queues_keeps_their_order_and_gives_empty_ones_zeros():
+    JobFactory(queue_name="reports")
+    JobFactory(queue_name="default")
+    result = stats.queue_stats("default", queues=["reports", "emails"])
+    assert [(s.name, s.waiting) for s in result] == [("reports", 1), ("emails", 0)]
+    assert result[1].oldest_due_age is None
+
+
+def test_bucket_starts_are_aligned_to_the_bucket_width():
+    since = datetime(2026, 1, 1, 10, 7, 31, tzinfo=UTC)
+    until = datetime(2026, 1, 1, 10, 21, 0, tzinfo=UTC)
+    starts = stats.bucket_starts(since, timedelta(minutes=5), until)
+    assert [s.strftime("%H:%M") for s in starts] == ["10:05", "10:10", "10:15", "10:20"]
+    with pytest.raises(ValueError):
+        stats.bucket_starts(since, timedelta(0), until)
+
+
+def test_throughput_counts_succeeded_and_failed_jobs_per_bucket_and_queue():
+    now = timezone.now()
+    for minutes_ago, state, queue_name in [(2, "succeeded", "default"), (2, "succeeded", "default"),
+                                           (2, "failed", "default"), (40, "succeeded", "emails"),
+                                           (3 * 60, "succeeded", "default"),  # before the window
+                                           (1, "cancelled", "default")]:  # not work done
+        JobFactory(state=state, queue_name=queue_name, finished_at=now - timedelta(minutes=minutes_ago))
+    with CaptureQueriesContext(connection) as queries:
+        flow = stats.throughput("default", now - timedelta(hours=1), timedelta(minutes=10),
+                                queues=["default", "emails", "reports"])
+    assert len(queries) == 1
+    assert list(flow) == ["default", "emails", "reports"]
+    assert all(len(buckets) in (7, 8) for buckets in flow.values())
+    assert sum(b.succeeded for b in flow["default"]) == 2 and sum(b.failed for b in flow["default"]) == 1
+    assert flow["default"][-1].total == 3 or flow["default"][-2].total == 3  # in the latest bucket(s)
+    assert sum(b.total for b in flow["emails"]) == 1 and sum(b.total for b in flow["reports"]) == 0
+    assert list(stats.throughput("default", now - timedelta(hours=1))) == ["default", "emails"]
+
+
+def test_workers_are_seen_through_their_leases_and_latest_attempts():
+    now = timezone.now()
+    busy = JobFactory(state=JobState.RUNNING, worker_id="busy", grabbed_until=now + timedelta(seconds=20),
+                      queue_name="emails")
+    JobFactory(state=JobState.RUNNING, worker_id="busy", grabbed_until=now + timedelta(seconds=5))
+    JobFactory(state=JobState.RUNNING, worker_id="dead", grabbed_until=now - timedelta(seconds=50))
+    JobRunFactory(job=busy, worker_id="busy")
+    JobRunFactory(job=JobFactory(state=JobState.SUCCEEDED), worker_id="idle", outcome=RunOutcome.SUCCEEDED)
+    with CaptureQueriesContext(connection) as queries:
+        seen = {w.worker_id: w for w in stats.workers("default")}
+    assert len(queries) == 2
+    assert list(seen) == ["busy", "dead", "idle"]  # busiest first
+    assert seen["busy"].running == 2 and seen["busy"].queues == ("default", "emails")
+    # LEASE_SECONDS is 30: a lease ending in 20s was renewed about 10s ago.
+    assert timedelta(seconds=8) < now - seen["busy"].last_heartbeat < timedelta(seconds=13)
+    assert not seen["busy"].lease_expired and seen["busy"].last_started is not None
+    assert seen["dead"].lease_expired and seen["dead"].last_started is None
+    assert seen["idle"].running == 0 and seen["idle"].last_heartbeat is None and seen["idle"].last_started
+
+
+def test_function_stats_counts_live_and_failed_jobs_and_finds_the_latest_failure():
+    now = timezone.now()
+    JobFactory(func__path="tests.testapp.jobs.boom")
+    old = JobFactory(func__path="tests.testapp.jobs.boom", state=JobState.FAILED, finished_at=now - timedelta(hours=1))
+    new = JobFactory(func__path="tests.testapp.jobs.boom", state=JobState.FAILED, finished_at=now)
+    JobRunFactory(job=old, exception_class_path="builtins.KeyError", message="old")
+    JobRunFactory(job=new, attempt=1, exception_class_path="builtins.KeyError", message="first try")
+    JobRunFactory(job=new, attempt=2, exception_class_path="builtins.ValueError", message="second try")
+    JobRunFactory(job=new, attempt=3, outcome=RunOutcome.DECLINED)
+    quiet = JobFactory(func__path="tests.testapp.jobs.add", state=JobState.SUCCEEDED).func_id
+    with CaptureQueriesContext(connection) as queries:
+        figures = stats.function_stats("default", [new.func_id, quiet])
+    assert len(queries) == 2
+    boom = figures[new.func_id]
+    assert (boom.waiting, boom.running, boom.failed) == (1, 0, 2)
+    assert (boom.last_failure_job_id, boom.last_error) == (new.pk, "ValueError: second try")
+    assert quiet not in figures and stats.function_stats("default", []) == {}
+
+
+def test_error_text():
+    assert stats.error_text("builtins.ValueError", "boom") == "ValueError: boom"
+    assert stats.error_text("django_jobs.exceptions.WorkerLost", "") == "WorkerLost"
+    assert stats.error_text("", "") == ""
+
+
+def test_estimated_count_is_exact_on_sqlite_and_small_tables():
+    JobFactory.create_batch(3)
+    assert stats.estimated_count(Job.objects.all()) == (3, True)
+    assert stats.estimated_count(Job.objects.filter(state=JobState.FAILED)) == (0, True)
