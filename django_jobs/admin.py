@@ -35,6 +35,8 @@ from .states import FINISHED_STATES, JobState, sources
 
 #: Most jobs one action handles in one request (each is one call to the queue service).
 ACTION_LIMIT = 1000
+#: Pages of a job list offered (of list_per_page jobs each).
+MAX_PAGES = 100
 #: Log lines shown per attempt on a job's page (a chatty job may log many more).
 LOG_LINES_SHOWN = 500
 #: Jobs that may be deleted: not running (its worker would report on a job that is gone).
@@ -65,17 +67,28 @@ def moment(field, description):
 
 class EstimatedCountPaginator(Paginator):
     """
-    A paginator that does not count millions of rows: on PostgreSQL its
-    ``count`` is the planner's estimate, made exact below stats.EXACT_BELOW.
-    ``exact`` says which (the pagination template writes "about").
+    A paginator for millions of rows. On PostgreSQL its ``count`` is the
+    planner's estimate, made exact below stats.EXACT_BELOW; ``exact`` says
+    which (the pagination template writes "about"). Only the first
+    ``max_pages`` pages are offered: a deeper page is an OFFSET that reads
+    every row before it; filters and search reach the rest.
     """
 
     exact = True
+    max_pages = MAX_PAGES
 
     @cached_property
     def count(self):
         count, self.exact = stats.estimated_count(self.object_list)
         return count
+
+    @cached_property
+    def num_pages(self):
+        return min(Paginator.num_pages.func(self), self.max_pages)
+
+    @property
+    def capped(self):
+        return self.count > self.max_pages * self.per_page
 
 
 # -- filters: each served by an index (docs/admin.md) ----------------------------------------
@@ -134,10 +147,13 @@ class FinishedDateFilter(DateFieldListFilter):
 
 
 class JobChangeList(ChangeList):
-    def get_queryset(self, request, exclude_parameters=None):
-        # The latest error of each job on the page: two subqueries on the
-        # (job, attempt) unique index, run for the page's rows only.
-        return super().get_queryset(request, exclude_parameters).annotate(**stats.last_error_subqueries())
+    def get_results(self, request):
+        super().get_results(request)
+        # The latest error of each job on the page, in one query.
+        jobs = list(self.result_list)
+        errors = stats.last_errors(self.model_admin.using, [job.pk for job in jobs]) if jobs else {}
+        for job in jobs:
+            job.last_error_text = errors.get(job.pk, "")
 
 
 @admin.register(Job)
@@ -247,7 +263,7 @@ class JobAdmin(admin.ModelAdmin):
     def last_error(self, obj):
         if obj.state == JobState.SUCCEEDED:
             return ""
-        text = stats.error_text(getattr(obj, "last_error_class", ""), getattr(obj, "last_error_message", ""))
+        text = getattr(obj, "last_error_text", "")
         if not text:
             return ""
         return format_html('<span class="djobs-error" title="{}">{}</span>', text, Truncator(text).chars(60))

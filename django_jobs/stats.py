@@ -285,6 +285,26 @@ def last_error_subqueries():
     }
 
 
+def last_errors(using, job_ids):
+    """
+    {job_id: "ExceptionClass: message"} of each job's latest attempt that
+    recorded an error, for a page of jobs: one query on the (job, attempt)
+    unique index. (As subqueries of the page's query they would also run for
+    every row an OFFSET skips.)
+    """
+    errors = {}
+    runs = (
+        JobRun.objects.using(using)
+        .filter(job_id__in=list(job_ids))
+        .exclude(exception_class_path="")
+        .order_by("job_id", "-attempt")
+        .values_list("job_id", "exception_class_path", "message")
+    )
+    for job_id, exception_class_path, message in runs:
+        errors.setdefault(job_id, error_text(exception_class_path, message))
+    return errors
+
+
 def function_stats(using, func_ids):
     """
     {func_id: FunctionStats} for these functions (those without jobs are left
@@ -351,7 +371,7 @@ def estimated_count(queryset, exact_below=EXACT_BELOW):
     estimate = planner_estimate(queryset)
     if estimate >= exact_below:
         return estimate, False
-    counted = queryset.order_by()[:exact_below].count()
+    counted = queryset.order_by().values("pk")[:exact_below].count()
     if counted < exact_below:
         return counted, True
     return max(estimate, counted), False
