@@ -12,6 +12,7 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.filters import DateFieldListFilter, SimpleListFilter
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -22,7 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.text import Truncator
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -30,7 +31,7 @@ from . import admin_views, queue, stats
 from .admin_views import changelist_url, compact_duration, relative, state_badge
 from .exceptions import InvalidTransition, JobNotFound
 from .models import FuncMap, Job, JobLog, JobRun
-from .redaction import displayed
+from .redaction import REDACTED, displayed
 from .states import FINISHED_STATES, JobState, sources
 
 #: Most jobs one action handles in one request (each is one call to the queue service).
@@ -46,7 +47,7 @@ BOTH = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
 
 
 def pretty_json(value):
-    if isinstance(value, str) and value == "[redacted]":
+    if value is REDACTED:
         return value
     return format_html('<pre class="djobs-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -225,10 +226,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("state"))
     def state_display(self, obj):
-        badge = state_badge(obj.state)
-        if obj.cancel_requested and obj.state == JobState.CANCELLED and obj.worker_id:
-            return format_html("{} <small>{}</small>", badge, _("stop asked"))
-        return badge
+        return state_badge(obj.state)
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, obj):
@@ -364,7 +362,10 @@ class JobAdmin(admin.ModelAdmin):
         ids = self.selected_ids(request, queryset)
         if request.POST.get("post") != "yes":
             return self.delete_confirmation(request, ids)
+        jobs = list(Job.objects.using(queryset.db).select_related("func").filter(pk__in=ids[:ACTION_LIMIT]))
         deleted = delete_jobs(ids[:ACTION_LIMIT], using=queryset.db)
+        gone = set(deleted)
+        self.log_deletions(request, [job for job in jobs if job.pk in gone])
         self.report(request, ids, deleted, queryset.db, _("deleted"), _("running jobs cannot be deleted: cancel them first"))
 
     def selected_ids(self, request, queryset):
@@ -381,6 +382,9 @@ class JobAdmin(admin.ModelAdmin):
             except (InvalidTransition, JobNotFound):
                 continue
             changed.append(pk)
+        if changed:  # in each job's history, as Django's own changes are
+            jobs = Job.objects.using(queryset.db).select_related("func").filter(pk__in=changed)
+            LogEntry.objects.log_actions(request.user.pk, jobs, CHANGE, capfirst(done) + ".")
         self.report(request, ids, changed, queryset.db, done, rule)
 
     def report(self, request, ids, changed, using, done, rule):

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import router
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.tasks import task_backends
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -19,7 +19,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from . import queue, stats
-from .models import Job
+from .models import Job, QueueState
 from .states import JobState
 
 #: The dashboard's throughput window, and the width of one bar of its charts.
@@ -162,6 +162,7 @@ def dashboard_view(model_admin, request):
         stats.Bucket(start=column[0].start, succeeded=sum(b.succeeded for b in column), failed=sum(b.failed for b in column))
         for column in zip(*flow.values())
     ]
+    configured = configured_queues(using)
     rows = []
     for name in names:
         s = counts.get(name) or stats.QueueStats(name=name)
@@ -169,6 +170,8 @@ def dashboard_view(model_admin, request):
         rows.append({
             "stats": s,
             "paused": name in paused,
+            # A queue no longer in QUEUES with nothing waiting has nothing to pause.
+            "pausable": name in configured or name in paused or s.waiting > 0,
             "chart": chart,
             "oldest_due": compact_duration(s.oldest_due_age) if s.oldest_due_age is not None else "-",
             "links": {
@@ -206,12 +209,23 @@ def dashboard_view(model_admin, request):
     return TemplateResponse(request, "admin/django_jobs/dashboard.html", context)
 
 
+def pausable(using, name):
+    """A queue of TASKS, a paused one, or one that still has ready jobs (the claim index answers)."""
+    return (
+        name in configured_queues(using)
+        or QueueState.objects.using(using).filter(name=name).exists()
+        or Job.objects.using(using).filter(state=JobState.READY, queue_name=name).exists()
+    )
+
+
 def pause_view(model_admin, request, queue_name, *, paused):
     """POST: pause or resume one queue, through the queue service."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if not (model_admin.has_view_permission(request) and can_pause(request)):
         raise PermissionDenied
+    if not pausable(model_admin.using, queue_name):
+        raise Http404(_("No queue %s to pause or resume.") % queue_name)
     if paused:
         queue.pause(queue_name, using=model_admin.using)
         messages.success(request, _("Queue %s paused: workers stop claiming its jobs; running ones finish.") % queue_name)

@@ -589,3 +589,39 @@ def test_only_the_first_pages_are_offered(admin_client, monkeypatch):
     content = response.content.decode()
     assert "7 jobs" in content and "(the first 2 pages: filter or search to reach the others)" in content
     assert admin_client.get(url(CHANGELIST), {"p": "3"}).status_code == 302  # Django's "?e=1" for a bad page
+
+
+def test_actions_leave_a_trace_in_each_jobs_history(operator):
+    from django.contrib.admin.models import LogEntry
+
+    retried, deleted = failed(), finished(JobState.SUCCEEDED)
+    post_action(operator, "retry_jobs", [retried])
+    operator.post(url(CHANGELIST), {"action": "delete_jobs", "post": "yes", "_selected_action": [str(deleted.pk)]})
+    entries = {(e.object_id, e.get_change_message(), e.user.username) for e in LogEntry.objects.all()}
+    assert entries == {(str(retried.pk), "Retried.", "operator"), (str(deleted.pk), "", "operator")}
+    history = operator.get(url("admin:django_jobs_job_history", retried.pk)).content.decode()
+    assert "Retried." in history
+
+
+def test_only_known_queues_can_be_paused(operator):
+    finished(JobState.SUCCEEDED, queue_name="legacy")  # no longer in QUEUES, nothing waiting
+    waiting = ready(queue_name="old")
+    content = operator.get(url("admin:django_jobs_dashboard")).content.decode()
+    assert url("admin:django_jobs_pause", "legacy") not in content and url("admin:django_jobs_pause", "old") in content
+    assert operator.post(url("admin:django_jobs_pause", "legacy")).status_code == 404
+    assert operator.post(url("admin:django_jobs_pause", "no-such-queue")).status_code == 404
+    assert operator.post(url("admin:django_jobs_pause", waiting.queue_name)).status_code == 302
+    assert list(QueueState.objects.values_list("name", "paused")) == [("old", True)]
+
+
+def test_job_page_shows_the_first_log_lines_of_each_attempt(admin_client, monkeypatch):
+    monkeypatch.setattr(jobs_admin, "LOG_LINES_SHOWN", 2)
+    job = failed()
+    second = JobRunFactory(job=job, attempt=2, outcome=RunOutcome.FAILED)
+    for run in (job.runs.get(attempt=1), second):
+        for i in range(3):
+            JobLog.objects.create(run=run, created_at=timezone.now(), message=f"attempt {run.attempt} line {i}")
+    runs = admin_client.get(change_url(job)).context["runs"]
+    assert [[line.message for line in run.lines] for run in runs] == [
+        ["attempt 2 line 0", "attempt 2 line 1"], ["attempt 1 line 0", "attempt 1 line 1"]]
+    assert all(run.more_lines for run in runs)
