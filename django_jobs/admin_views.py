@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from . import queue, stats
+from .backend import DatabaseBackend
 from .models import Job, QueueState
 from .states import JobState
 
@@ -36,8 +37,6 @@ def jobs_database():
     The alias the job tables live in: that of the first django_jobs backend in
     TASKS (``OPTIONS['DATABASE']``, else the routers' choice).
     """
-    from .backend import DatabaseBackend
-
     for alias in task_backends:
         backend = task_backends[alias]
         if isinstance(backend, DatabaseBackend):
@@ -47,8 +46,6 @@ def jobs_database():
 
 def configured_queues(using):
     """Queue names of the TASKS backends whose jobs live in ``using``."""
-    from .backend import DatabaseBackend
-
     names = set()
     for alias in task_backends:
         backend = task_backends[alias]
@@ -156,13 +153,13 @@ def dashboard_view(model_admin, request):
     now = timezone.now()
     counts = {s.name: s for s in stats.queue_stats(using)}
     paused = queue.paused_queues(using=using)
-    names = sorted(set(counts) | configured_queues(using) | paused)
+    configured = configured_queues(using)
+    names = sorted(set(counts) | configured | paused)
     flow = stats.throughput(using, now - WINDOW, BUCKET, queues=names)
     totals = [
         stats.Bucket(start=column[0].start, succeeded=sum(b.succeeded for b in column), failed=sum(b.failed for b in column))
         for column in zip(*flow.values())
     ]
-    configured = configured_queues(using)
     rows = []
     for name in names:
         s = counts.get(name) or stats.QueueStats(name=name)
