@@ -360,18 +360,15 @@ def planner_estimate(queryset):
 
 def estimated_count(queryset, exact_below=EXACT_BELOW):
     """
-    ``(count, exact)`` for ``queryset``. On PostgreSQL, the planner's estimate
-    (from the table's statistics: reltuples, and the columns' histograms),
-    unless it is below ``exact_below``: then the rows are counted, at most
-    ``exact_below`` of them, so a wrong estimate costs little. Elsewhere, an
-    exact COUNT.
+    ``(count, exact)`` for ``queryset``. The rows are counted up to
+    ``exact_below`` (a bounded cost); past that, on PostgreSQL, the planner's
+    estimate (from the table's statistics) stands in for a full COUNT.
+    Counting first keeps small tables exact even when the statistics are stale.
+    Elsewhere, an exact COUNT.
     """
     if connections[queryset.db].vendor != "postgresql":
         return queryset.count(), True
-    estimate = planner_estimate(queryset)
-    if estimate >= exact_below:
-        return estimate, False
     counted = queryset.order_by().values("pk")[:exact_below].count()
     if counted < exact_below:
         return counted, True
-    return max(estimate, counted), False
+    return max(planner_estimate(queryset), counted), False
