@@ -2,11 +2,25 @@
 
 __version__ = "0.1.0"
 
-from .exceptions import Decline, PermanentFailure  # noqa: E402
-from .task import job  # noqa: E402
+from .exceptions import Decline, PermanentFailure
+from .task import job
 
-__all__ = ["job", "enqueue", "enqueue_many", "enqueue_and_run", "cancel", "retry", "run_now", "failures", "logs",
-           "pause", "resume", "Decline", "PermanentFailure", "__version__"]
+__all__ = [
+    "Decline",
+    "PermanentFailure",
+    "__version__",
+    "cancel",
+    "enqueue",
+    "enqueue_and_run",
+    "enqueue_many",
+    "failures",
+    "job",
+    "logs",
+    "pause",
+    "resume",
+    "retry",
+    "run_now",
+]
 
 
 def _backend(backend):

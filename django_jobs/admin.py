@@ -60,8 +60,9 @@ def moment(field, description):
         value = getattr(obj, field)
         if value is None:
             return "-"
-        return format_html("{} <small>({})</small>", timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S"),
-                           relative(value))
+        return format_html(
+            "{} <small>({})</small>", timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S"), relative(value)
+        )
 
     return show
 
@@ -159,8 +160,18 @@ class JobChangeList(ChangeList):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "function", "queue_display", "state_display", "priority", "attempts_display",
-                    "run_after_display", "age", "duration", "last_error")
+    list_display = (
+        "id",
+        "function",
+        "queue_display",
+        "state_display",
+        "priority",
+        "attempts_display",
+        "run_after_display",
+        "age",
+        "duration",
+        "last_error",
+    )
     list_filter = (
         "state",
         QueueFilter,
@@ -178,14 +189,28 @@ class JobAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     actions = ["cancel_jobs", "retry_jobs", "run_jobs_now", "delete_jobs"]
     fieldsets = [
-        (None, {"fields": [("state_display", "queue_name", "priority", "backend"),
-                           ("attempts_detail", "duration", "exit_status")]}),
+        (
+            None,
+            {
+                "fields": [
+                    ("state_display", "queue_name", "priority", "backend"),
+                    ("attempts_detail", "duration", "exit_status"),
+                ]
+            },
+        ),
         (_("Arguments and result"), {"fields": [("pretty_args", "pretty_kwargs", "pretty_return_value")]}),
-        (_("Times"), {"fields": [("enqueued", "run_after_detail", "expires"),
-                                 ("started", "last_attempted", "finished")]}),
+        (
+            _("Times"),
+            {"fields": [("enqueued", "run_after_detail", "expires"), ("started", "last_attempted", "finished")]},
+        ),
         (_("Lease"), {"fields": [("worker_id", "lease_until", "max_work_duration", "cancel_requested")]}),
-        (_("Keys, limits and keeping"), {"classes": ["collapse"], "fields": [
-            ("uniqkey", "coalesce", "concurrency_key", "concurrency_limit"), ("keep_for", "kept_until")]}),
+        (
+            _("Keys, limits and keeping"),
+            {
+                "classes": ["collapse"],
+                "fields": [("uniqkey", "coalesce", "concurrency_key", "concurrency_limit"), ("keep_for", "kept_until")],
+            },
+        ),
     ]
 
     class Media:
@@ -235,7 +260,10 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description=_("attempts"))
     def attempts_detail(self, obj):
         return _("%(made)d made, %(left)d left, of %(max)d") % {
-            "made": obj.attempts, "left": obj.attempts_left, "max": obj.max_attempts}
+            "made": obj.attempts,
+            "left": obj.attempts_left,
+            "max": obj.max_attempts,
+        }
 
     @admin.display(description=_("run after"))
     def run_after_display(self, obj):
@@ -251,8 +279,9 @@ class JobAdmin(admin.ModelAdmin):
         if obj.last_attempted_at is None:
             return "-"
         if obj.state == JobState.RUNNING:
-            return format_html("{} <small>{}</small>", compact_duration(timezone.now() - obj.last_attempted_at),
-                               _("so far"))
+            return format_html(
+                "{} <small>{}</small>", compact_duration(timezone.now() - obj.last_attempted_at), _("so far")
+            )
         if obj.finished_at is None:
             return "-"
         return compact_duration(obj.finished_at - obj.last_attempted_at)
@@ -310,8 +339,12 @@ class JobAdmin(admin.ModelAdmin):
         return request.user.has_perm("django_jobs.run_job")
 
     #: action -> the permission it needs (has_<permission>_permission).
-    ACTION_PERMISSIONS = {"cancel_jobs": "cancel", "retry_jobs": "retry", "run_jobs_now": "run",
-                          "delete_jobs": "delete"}
+    ACTION_PERMISSIONS = {
+        "cancel_jobs": "cancel",
+        "retry_jobs": "retry",
+        "run_jobs_now": "run",
+        "delete_jobs": "delete",
+    }
 
     def check_posted_action(self, request, prefix=""):
         """
@@ -340,20 +373,28 @@ class JobAdmin(admin.ModelAdmin):
 
     # -- actions -------------------------------------------------------------------------------
 
-    @admin.action(permissions=["cancel"], description=_("Cancel"), description_plural=_("Cancel selected jobs"),
-                  location=BOTH)
+    @admin.action(
+        permissions=["cancel"], description=_("Cancel"), description_plural=_("Cancel selected jobs"), location=BOTH
+    )
     def cancel_jobs(self, request, queryset):
-        self.change_jobs(request, queryset, queue.cancel, _("cancelled"),
-                         _("only ready or running jobs can be cancelled"))
+        self.change_jobs(
+            request, queryset, queue.cancel, _("cancelled"), _("only ready or running jobs can be cancelled")
+        )
 
-    @admin.action(permissions=["retry"], description=_("Retry"), description_plural=_("Retry selected jobs"),
-                  location=BOTH)
+    @admin.action(
+        permissions=["retry"], description=_("Retry"), description_plural=_("Retry selected jobs"), location=BOTH
+    )
     def retry_jobs(self, request, queryset):
-        self.change_jobs(request, queryset, queue.retry, _("retried"),
-                         _("only failed, cancelled or expired jobs can be retried"))
+        self.change_jobs(
+            request, queryset, queue.retry, _("retried"), _("only failed, cancelled or expired jobs can be retried")
+        )
 
-    @admin.action(permissions=["run"], description=_("Run now"),
-                  description_plural=_("Run selected jobs now (make them due)"), location=BOTH)
+    @admin.action(
+        permissions=["run"],
+        description=_("Run now"),
+        description_plural=_("Run selected jobs now (make them due)"),
+        location=BOTH,
+    )
     def run_jobs_now(self, request, queryset):
         self.change_jobs(request, queryset, queue.run_now, _("made due now"), _("only ready jobs can be made due"))
 
@@ -366,7 +407,9 @@ class JobAdmin(admin.ModelAdmin):
         deleted = delete_jobs(ids[:ACTION_LIMIT], using=queryset.db)
         gone = set(deleted)
         self.log_deletions(request, [job for job in jobs if job.pk in gone])
-        self.report(request, ids, deleted, queryset.db, _("deleted"), _("running jobs cannot be deleted: cancel them first"))
+        self.report(
+            request, ids, deleted, queryset.db, _("deleted"), _("running jobs cannot be deleted: cancel them first")
+        )
 
     def selected_ids(self, request, queryset):
         """The selected job ids, at most ACTION_LIMIT + 1 (the extra one tells there were more)."""
@@ -408,29 +451,38 @@ class JobAdmin(admin.ModelAdmin):
             else:
                 why = JobState(next(iter(states))).label.lower() if states else _("gone")
                 message = _("Job %(id)s was not %(done)s: it is %(why)s (%(rule)s).") % {
-                    "id": handled[0], "done": done, "why": why, "rule": rule}
+                    "id": handled[0],
+                    "done": done,
+                    "why": why,
+                    "rule": rule,
+                }
                 level = messages.ERROR
         else:
             message = ngettext("%(n)d job %(done)s", "%(n)d jobs %(done)s", len(changed)) % {
-                "n": len(changed), "done": done}
+                "n": len(changed),
+                "done": done,
+            }
             if skipped:
                 message += _(", %(n)d skipped: %(reasons)s (%(rule)s)") % {
-                    "n": len(skipped), "reasons": ", ".join(reasons), "rule": rule}
+                    "n": len(skipped),
+                    "reasons": ", ".join(reasons),
+                    "rule": rule,
+                }
             message += "."
             level = messages.SUCCESS if not skipped else messages.WARNING if changed else messages.ERROR
         if more:
             message += " " + _("Only the first %d selected jobs were handled: run the action again for the rest.") % (
-                ACTION_LIMIT)
+                ACTION_LIMIT
+            )
             level = messages.WARNING
         self.message_user(request, message, level)
 
     def delete_confirmation(self, request, ids):
         handled = ids[:ACTION_LIMIT]
         by_state = (
-            Job.objects.using(self.using).filter(pk__in=handled).order_by().values_list("state")
-            .annotate(n=Count("pk"))
+            Job.objects.using(self.using).filter(pk__in=handled).order_by().values_list("state").annotate(n=Count("pk"))
         )
-        by_state = {state: n for state, n in by_state}
+        by_state = dict(by_state)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Delete jobs?"),
@@ -478,7 +530,9 @@ class JobAdmin(admin.ModelAdmin):
         """Every attempt of the job, newest first, with (the first lines of) what it logged: two queries."""
         lines = JobLog.objects.using(self.using).order_by("id")[: LOG_LINES_SHOWN + 1]
         runs = list(
-            JobRun.objects.using(self.using).filter(job=job).order_by("-attempt")
+            JobRun.objects.using(self.using)
+            .filter(job=job)
+            .order_by("-attempt")
             .prefetch_related(Prefetch("logs", queryset=lines, to_attr="lines"))
         )
         for run in runs:
@@ -495,22 +549,32 @@ class JobAdmin(admin.ModelAdmin):
             ("run_jobs_now", _("Run now"), "djobs-run", [JobState.READY]),
             ("cancel_jobs", _("Cancel"), "djobs-cancel", sources("cancel")),
         ]
-        return [(name, label, css) for name, label, css, states in candidates if name in allowed and obj.state in states]
+        return [
+            (name, label, css) for name, label, css, states in candidates if name in allowed and obj.state in states
+        ]
 
     # -- the dashboard ---------------------------------------------------------------------------
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("dashboard/", wrap(lambda request: admin_views.dashboard_view(self, request)),
-                 name="django_jobs_dashboard"),
-            path("dashboard/<str:queue_name>/pause/",
-                 wrap(lambda request, queue_name: admin_views.pause_view(self, request, queue_name, paused=True)),
-                 name="django_jobs_pause"),
-            path("dashboard/<str:queue_name>/resume/",
-                 wrap(lambda request, queue_name: admin_views.pause_view(self, request, queue_name, paused=False)),
-                 name="django_jobs_resume"),
-        ] + super().get_urls()
+            path(
+                "dashboard/",
+                wrap(lambda request: admin_views.dashboard_view(self, request)),
+                name="django_jobs_dashboard",
+            ),
+            path(
+                "dashboard/<str:queue_name>/pause/",
+                wrap(lambda request, queue_name: admin_views.pause_view(self, request, queue_name, paused=True)),
+                name="django_jobs_pause",
+            ),
+            path(
+                "dashboard/<str:queue_name>/resume/",
+                wrap(lambda request, queue_name: admin_views.pause_view(self, request, queue_name, paused=False)),
+                name="django_jobs_resume",
+            ),
+            *super().get_urls(),
+        ]
 
 
 def delete_jobs(ids, *, using):
@@ -629,4 +693,3 @@ class JobLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-

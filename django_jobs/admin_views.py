@@ -116,16 +116,18 @@ def bar_chart(buckets, *, width, height, now=None):
         ok_height = height * b.succeeded / peak if peak else 0
         failed_height = height * b.failed / peak if peak else 0
         start = timezone.localtime(b.start).strftime("%H:%M")
-        bars.append({
-            "x": round(i * step + step * 0.1, 2),
-            "width": round(step * 0.8, 2),
-            "ok_y": round(height - ok_height, 2),
-            "ok_height": round(ok_height, 2),
-            "failed_y": round(height - ok_height - failed_height, 2),
-            "failed_height": round(failed_height, 2),
-            "title": _("%(start)s: %(ok)d succeeded, %(failed)d failed")
-            % {"start": start, "ok": b.succeeded, "failed": b.failed},
-        })
+        bars.append(
+            {
+                "x": round(i * step + step * 0.1, 2),
+                "width": round(step * 0.8, 2),
+                "ok_y": round(height - ok_height, 2),
+                "ok_height": round(ok_height, 2),
+                "failed_y": round(height - ok_height - failed_height, 2),
+                "failed_height": round(failed_height, 2),
+                "title": _("%(start)s: %(ok)d succeeded, %(failed)d failed")
+                % {"start": start, "ok": b.succeeded, "failed": b.failed},
+            }
+        )
     return {
         "width": width,
         "height": height,
@@ -157,25 +159,29 @@ def dashboard_view(model_admin, request):
     names = sorted(set(counts) | configured | paused)
     flow = stats.throughput(using, now - WINDOW, BUCKET, queues=names)
     totals = [
-        stats.Bucket(start=column[0].start, succeeded=sum(b.succeeded for b in column), failed=sum(b.failed for b in column))
+        stats.Bucket(
+            start=column[0].start, succeeded=sum(b.succeeded for b in column), failed=sum(b.failed for b in column)
+        )
         for column in zip(*flow.values())
     ]
     rows = []
     for name in names:
         s = counts.get(name) or stats.QueueStats(name=name)
         chart = bar_chart(flow[name], width=120, height=24)
-        rows.append({
-            "stats": s,
-            "paused": name in paused,
-            # A queue no longer in QUEUES with nothing waiting has nothing to pause.
-            "pausable": name in configured or name in paused or s.waiting > 0,
-            "chart": chart,
-            "oldest_due": compact_duration(s.oldest_due_age) if s.oldest_due_age is not None else "-",
-            "links": {
-                state: changelist_url(state=state, queue=name)
-                for state in ("ready", "running", "succeeded", "failed", "cancelled", "expired")
-            },
-        })
+        rows.append(
+            {
+                "stats": s,
+                "paused": name in paused,
+                # A queue no longer in QUEUES with nothing waiting has nothing to pause.
+                "pausable": name in configured or name in paused or s.waiting > 0,
+                "chart": chart,
+                "oldest_due": compact_duration(s.oldest_due_age) if s.oldest_due_age is not None else "-",
+                "links": {
+                    state: changelist_url(state=state, queue=name)
+                    for state in ("ready", "running", "succeeded", "failed", "cancelled", "expired")
+                },
+            }
+        )
     seen = [
         {
             "worker": w,
@@ -225,9 +231,10 @@ def pause_view(model_admin, request, queue_name, *, paused):
         raise Http404(_("No queue %s to pause or resume.") % queue_name)
     if paused:
         queue.pause(queue_name, using=model_admin.using)
-        messages.success(request, _("Queue %s paused: workers stop claiming its jobs; running ones finish.") % queue_name)
+        messages.success(
+            request, _("Queue %s paused: workers stop claiming its jobs; running ones finish.") % queue_name
+        )
     else:
         queue.resume(queue_name, using=model_admin.using)
         messages.success(request, _("Queue %s resumed.") % queue_name)
     return HttpResponseRedirect(reverse("admin:django_jobs_dashboard"))
-

@@ -27,7 +27,8 @@ def as_json(value, what, *, max_bytes=None):
         raise InvalidJobArguments(f"{what} is not JSON-serializable: {e}") from e
     if max_bytes is not None and len(encoded.encode()) > max_bytes:
         raise InvalidJobArguments(
-            f"{what} take {len(encoded.encode())} bytes as JSON, more than the limit of {max_bytes} (MAX_ARGUMENTS_BYTES)."
+            f"{what} take {len(encoded.encode())} bytes as JSON, "
+            f"more than the limit of {max_bytes} (MAX_ARGUMENTS_BYTES)."
         )
     return normalized
 

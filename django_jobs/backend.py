@@ -64,7 +64,10 @@ class DatabaseBackend(BaseTaskBackend):
                 raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
         with transaction.atomic(using=self.database):
             func_ids = {}  # one FuncMap look-up per function, not per job
-            built = [queue.build_job(task, args, kwargs, using=self.database, func_ids=func_ids) for task, args, kwargs in calls]
+            built = [
+                queue.build_job(task, args, kwargs, using=self.database, func_ids=func_ids)
+                for task, args, kwargs in calls
+            ]
             enqueued = queue.insert_many(built, using=self.database)
         return [self._announce(task, e) for (task, _a, _k), e in zip(calls, enqueued)]
 

@@ -9,7 +9,7 @@ def exponential(exception, task_result, *, base=2.0, cap=3600.0):
     in [base**n / 2, base**n], at most ``cap`` seconds. Random spread keeps a
     burst of failures from retrying in lockstep.
     """
-    delay = min(cap, base ** task_result.attempts)
+    delay = min(cap, base**task_result.attempts)
     return random.uniform(delay / 2, delay)
 
 

@@ -24,21 +24,26 @@ def check_recurring(app_configs=None, **kwargs):
     for alias, backend in database_backends().items():
         recurring = backend.job_options.RECURRING
         if not isinstance(recurring, dict):
-            errors.append(checks.Error(
-                f"TASKS[{alias!r}]['OPTIONS']['RECURRING'] must be a dict of name -> entry, not {type(recurring).__name__}.",
-                id=NOT_A_DICT,
-            ))
+            errors.append(
+                checks.Error(
+                    f"TASKS[{alias!r}]['OPTIONS']['RECURRING'] must be a dict of name -> entry, "
+                    f"not {type(recurring).__name__}.",
+                    id=NOT_A_DICT,
+                )
+            )
             continue
         for name, spec in recurring.items():
             for problem in check_entry(name, spec, backend):
                 errors.append(checks.Error(str(problem), hint="See docs/recurring.md.", obj=name, id=IDS[problem.kind]))
             key = (backend.database, name)
             if key in seen:
-                errors.append(checks.Error(
-                    f"RECURRING entry {name!r} is declared by TASKS[{seen[key]!r}] and TASKS[{alias!r}], "
-                    f"whose jobs share database {backend.database!r}; names must be unique per database.",
-                    obj=name,
-                    id=DUPLICATE,
-                ))
+                errors.append(
+                    checks.Error(
+                        f"RECURRING entry {name!r} is declared by TASKS[{seen[key]!r}] and TASKS[{alias!r}], "
+                        f"whose jobs share database {backend.database!r}; names must be unique per database.",
+                        obj=name,
+                        id=DUPLICATE,
+                    )
+                )
             seen.setdefault(key, alias)
     return errors

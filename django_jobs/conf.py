@@ -49,8 +49,7 @@ class Options:
         unknown = set(options) - known
         if unknown:
             raise ImproperlyConfigured(
-                f"TASKS[{alias!r}]['OPTIONS'] has unknown option(s) {sorted(unknown)}; "
-                f"known: {sorted(known)}."
+                f"TASKS[{alias!r}]['OPTIONS'] has unknown option(s) {sorted(unknown)}; known: {sorted(known)}."
             )
         opts = cls(**options)
         if not isinstance(opts.MAX_ATTEMPTS, int) or opts.MAX_ATTEMPTS < 1:

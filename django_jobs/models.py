@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .states import FINISHED_STATES, LIVE_STATES, JobState, RunOutcome
 
-__all__ = ["FuncMap", "Job", "JobRun", "JobLog", "QueueState", "RecurringState", "JobState", "RunOutcome"]
+__all__ = ["FuncMap", "Job", "JobLog", "JobRun", "JobState", "QueueState", "RecurringState", "RunOutcome"]
 
 
 class FuncMap(models.Model):

@@ -77,14 +77,18 @@ class ChildProcess:
                     cancelled_at = time.monotonic()
                     self.conn.send_bytes(json.dumps({"cancel": claimed.id}).encode())
                 elif time.monotonic() - cancelled_at > self.kill_grace:
-                    logger.warning("Job %s did not stop within %ss of its cancellation: killing it.", claimed.id, self.kill_grace)
+                    logger.warning(
+                        "Job %s did not stop within %ss of its cancellation: killing it.", claimed.id, self.kill_grace
+                    )
                     self.kill()
                     return "killed after cancellation"
             if deadline is not None and time.monotonic() > deadline:
                 logger.warning("Job %s overran its max_work_duration of %s: killing it.", claimed.id, max_work_duration)
                 self.kill()
                 return self._fail(
-                    claimed, "django_jobs.exceptions.JobTimeout", f"killed after exceeding max_work_duration ({max_work_duration})"
+                    claimed,
+                    "django_jobs.exceptions.JobTimeout",
+                    f"killed after exceeding max_work_duration ({max_work_duration})",
                 )
 
     def _fail(self, claimed, exception_class_path, message):

@@ -134,7 +134,9 @@ def build_job(task, args, kwargs, *, using, func_ids=None):
         if task.concurrency_key is not None:
             key = task.concurrency_key(*args, **kwargs) if callable(task.concurrency_key) else task.concurrency_key
             if not isinstance(key, str) or not key or len(key) > 255:
-                raise InvalidJobArguments(f"concurrency_key of {task.module_path} must give a non-empty string, not {key!r}.")
+                raise InvalidJobArguments(
+                    f"concurrency_key of {task.module_path} must give a non-empty string, not {key!r}."
+                )
             job.concurrency_key, job.concurrency_limit = key, task.concurrency_limit or 1
     job.max_attempts = job.attempts_left = max_attempts
     job.max_work_duration = _seconds(max_work, "max_work_duration")
@@ -333,11 +335,7 @@ def cancelled_among(job_ids, *, using):
     """Of these jobs (running here), the ids of those cancelled meanwhile."""
     if not job_ids:
         return set()
-    return set(
-        Job.objects.using(using)
-        .filter(pk__in=job_ids, state=JobState.CANCELLED)
-        .values_list("pk", flat=True)
-    )
+    return set(Job.objects.using(using).filter(pk__in=job_ids, state=JobState.CANCELLED).values_list("pk", flat=True))
 
 
 # -- reporting an attempt's outcome ---------------------------------------------------
@@ -379,7 +377,10 @@ def _finish_attempt(claimed, using, job_changes, *, outcome, error=None, exit_st
         if logs:
             run_id = runs.values_list("pk", flat=True).get()
             JobLog.objects.using(using).bulk_create(
-                [JobLog(run_id=run_id, created_at=at, level=level, logger=name, message=msg) for at, level, name, msg in logs]
+                [
+                    JobLog(run_id=run_id, created_at=at, level=level, logger=name, message=msg)
+                    for at, level, name, msg in logs
+                ]
             )
         if then is not None:
             then()
@@ -417,7 +418,12 @@ def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), using):
     """
     if retry_in is not None and claimed.attempts_left > 0:
         state = states.target("retry_later")
-        changes = dict(state=state, run_after=Now() + timedelta(seconds=retry_in), worker_id=None, grabbed_until=None)
+        changes = {
+            "state": state,
+            "run_after": Now() + timedelta(seconds=retry_in),
+            "worker_id": None,
+            "grabbed_until": None,
+        }
     else:
         state = states.target("fail")
         changes = finished(state, exit_status=exit_status)
@@ -432,13 +438,13 @@ def decline(claimed, *, run_after, logs=(), using):
     _finish_attempt(
         claimed,
         using,
-        dict(
-            state=states.target("decline"),
-            run_after=run_after,
-            attempts_left=F("attempts_left") + 1,
-            worker_id=None,
-            grabbed_until=None,
-        ),
+        {
+            "state": states.target("decline"),
+            "run_after": run_after,
+            "attempts_left": F("attempts_left") + 1,
+            "worker_id": None,
+            "grabbed_until": None,
+        },
         outcome=RunOutcome.DECLINED,
         logs=logs,
     )
@@ -450,12 +456,12 @@ def release(claimed, *, using):
     _finish_attempt(
         claimed,
         using,
-        dict(
-            state=states.target("release"),
-            attempts_left=F("attempts_left") + 1,
-            worker_id=None,
-            grabbed_until=None,
-        ),
+        {
+            "state": states.target("release"),
+            "attempts_left": F("attempts_left") + 1,
+            "worker_id": None,
+            "grabbed_until": None,
+        },
         outcome=RunOutcome.RELEASED,
         error=error,
     )
@@ -478,7 +484,7 @@ def rescue_expired(*, using, batch=500):
     )
     for pk, attempt, attempts_left, worker_id in expired:
         if attempts_left > 0:
-            changes = dict(state=JobState.READY, run_after=Now(), grabbed_until=None)
+            changes = {"state": JobState.READY, "run_after": Now(), "grabbed_until": None}
         else:
             changes = finished(JobState.FAILED, exit_status=1)
         with transaction.atomic(using=using):
@@ -492,7 +498,8 @@ def rescue_expired(*, using, batch=500):
                     outcome=RunOutcome.LOST,
                     finished_at=Now(),
                     exception_class_path="django_jobs.exceptions.WorkerLost",
-                    message=f"Lease expired: worker {worker_id} died, stopped renewing, or the attempt overran max_work_duration.",
+                    message=f"Lease expired: worker {worker_id} died, stopped renewing, "
+                    "or the attempt overran max_work_duration.",
                 )
                 rescued += 1
     return rescued
@@ -510,7 +517,9 @@ def expire_overdue(*, using):
 def _delete_jobs(ids, using, **still):
     """Delete these jobs, if they still match ``still``, with their runs and logs; returns how many."""
     with transaction.atomic(using=using):
-        ids = list(Job.objects.using(using).select_for_update().filter(pk__in=ids, **still).values_list("pk", flat=True))
+        ids = list(
+            Job.objects.using(using).select_for_update().filter(pk__in=ids, **still).values_list("pk", flat=True)
+        )
         JobLog.objects.using(using).filter(run__job_id__in=ids).delete()
         JobRun.objects.using(using).filter(job_id__in=ids).delete()
         return Job.objects.using(using).filter(pk__in=ids).delete()[1].get(Job._meta.label, 0)
@@ -561,11 +570,15 @@ def cancel(job_id, *, using):
         if not changed:
             job.refresh_from_db(using=using)
             raise InvalidTransition(f"Job {job.pk} is {job.state}; only ready or running jobs can be cancelled.")
-        if JobRun.objects.using(using).filter(job_id=job.pk, attempt=job.attempts, outcome=RunOutcome.RUNNING).update(
-            outcome=RunOutcome.CANCELLED,
-            finished_at=Now(),
-            exception_class_path="django_jobs.exceptions.JobCancelled",
-            message="cancelled while running",
+        if (
+            JobRun.objects.using(using)
+            .filter(job_id=job.pk, attempt=job.attempts, outcome=RunOutcome.RUNNING)
+            .update(
+                outcome=RunOutcome.CANCELLED,
+                finished_at=Now(),
+                exception_class_path="django_jobs.exceptions.JobCancelled",
+                message="cancelled while running",
+            )
         ):
             get_ops(using).announce_cancel(job.pk)
     job.refresh_from_db(using=using)
@@ -592,9 +605,7 @@ def retry(job_id, *, using):
         )
     )
     if not changed:
-        raise InvalidTransition(
-            f"Job {job.pk} is {job.state}; only failed, cancelled or expired jobs can be retried."
-        )
+        raise InvalidTransition(f"Job {job.pk} is {job.state}; only failed, cancelled or expired jobs can be retried.")
     job.refresh_from_db(using=using)
     return job
 

@@ -138,7 +138,11 @@ def check_entry(name, spec, backend):
 
     where = f"RECURRING entry {name!r} of TASKS[{backend.alias!r}]"
     if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
-        return [EntryError("entry", f"{where}: the name must be a non-empty string of at most {MAX_NAME_LENGTH} characters.")]
+        return [
+            EntryError(
+                "entry", f"{where}: the name must be a non-empty string of at most {MAX_NAME_LENGTH} characters."
+            )
+        ]
     if not isinstance(spec, dict):
         return [EntryError("entry", f"{where} must be a dict, not {type(spec).__name__}.")]
     problems = []
@@ -164,11 +168,15 @@ def check_entry(name, spec, backend):
                 raise TypeError(zone)
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            problems.append(EntryError("timezone", f"{where}: unknown timezone {zone!r} (an IANA name such as 'Europe/Paris')."))
+            problems.append(
+                EntryError("timezone", f"{where}: unknown timezone {zone!r} (an IANA name such as 'Europe/Paris').")
+            )
 
     missed = spec.get("missed", "skip")
     if missed not in MISSED_POLICIES:
-        problems.append(EntryError("missed", f"{where}: 'missed' must be one of {list(MISSED_POLICIES)}, not {missed!r}."))
+        problems.append(
+            EntryError("missed", f"{where}: 'missed' must be one of {list(MISSED_POLICIES)}, not {missed!r}.")
+        )
     grace = spec.get("grace", DEFAULT_GRACE)
     if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not math.isfinite(grace) or grace <= 0:
         problems.append(EntryError("missed", f"{where}: 'grace' must be a number of seconds > 0, not {grace!r}."))
@@ -191,8 +199,13 @@ def check_entry(name, spec, backend):
         problems.append(EntryError("arguments", f"{where}: 'kwargs' must be a dict, not {type(kwargs).__name__}."))
         kwargs = None
     if task is not None and not isinstance(task, JobTask):
-        problems.append(EntryError("task", f"{where}: {path} is declared for task backend {task.backend!r}, "
-                                           "which is not a django_jobs DatabaseBackend."))
+        problems.append(
+            EntryError(
+                "task",
+                f"{where}: {path} is declared for task backend {task.backend!r}, "
+                "which is not a django_jobs DatabaseBackend.",
+            )
+        )
         task = None
     if task is not None:
         options = {k: spec[k] for k in ("queue_name", "priority") if spec.get(k) is not None}
@@ -373,8 +386,9 @@ def enqueue_occurrence(entry, occurrence, *, using):
                 **entry.options(),
             )
     except (JobsError, InvalidTask, TypeError) as e:
-        logger.error("Recurring job %r: the occurrence at %s could not be enqueued: %s", entry.name,
-                     occurrence.isoformat(), e)
+        logger.error(
+            "Recurring job %r: the occurrence at %s could not be enqueued: %s", entry.name, occurrence.isoformat(), e
+        )
         return 0
     logger.info("Recurring job %r: enqueued job %s for %s.", entry.name, result.id, occurrence.isoformat())
     return 1

@@ -168,7 +168,12 @@ class Runner:
                 exit_status = exc.exit_status if isinstance(exc, PermanentFailure) else 1
                 retry_in = None if outcome.permanent or claimed.attempts_left <= 0 else outcome.retry_in
                 state = queue.fail(
-                    claimed, error_info(exc), retry_in=retry_in, exit_status=exit_status, logs=list(logs), using=self.using
+                    claimed,
+                    error_info(exc),
+                    retry_in=retry_in,
+                    exit_status=exit_status,
+                    logs=list(logs),
+                    using=self.using,
                 )
                 if state == JobState.READY:
                     description = f"failed (retry in {retry_in:.1f}s)"
@@ -187,7 +192,9 @@ class Runner:
             if claimed is not None:
                 self.track(claimed, False)
         if result is not None:
-            task_finished.send(sender=type(result.task.get_backend()), task_result=self._finished(result, outcome, description))
+            task_finished.send(
+                sender=type(result.task.get_backend()), task_result=self._finished(result, outcome, description)
+            )
         return description
 
     @staticmethod
@@ -199,10 +206,17 @@ class Runner:
         """
         changes = {}
         if outcome.kind == "succeeded":
-            changes = {"status": TaskResultStatus.SUCCESSFUL, "finished_at": timezone.now(), "_return_value": outcome.value}
+            changes = {
+                "status": TaskResultStatus.SUCCESSFUL,
+                "finished_at": timezone.now(),
+                "_return_value": outcome.value,
+            }
         elif outcome.kind == "failed":
             error = error_info(outcome.exc)
-            errors = [*result.errors, TaskError(exception_class_path=error.exception_class_path, traceback=error.traceback)]
+            errors = [
+                *result.errors,
+                TaskError(exception_class_path=error.exception_class_path, traceback=error.traceback),
+            ]
             retried = description.startswith("failed (retry")
             changes = {
                 "status": TaskResultStatus.READY if retried else TaskResultStatus.FAILED,

@@ -340,13 +340,15 @@ def function_stats(using, func_ids):
         for row in failures:
             counts[row["func_id"]].setdefault("last_failure_job_id", row["pk"])
             counts[row["func_id"]].setdefault("last_failure", row["finished_at"])
-            counts[row["func_id"]].setdefault("last_error", error_text(row["last_error_class"], row["last_error_message"]))
+            counts[row["func_id"]].setdefault(
+                "last_error", error_text(row["last_error_class"], row["last_error_message"])
+            )
     return {func_id: FunctionStats(func_id=func_id, **values) for func_id, values in counts.items()}
 
 
 # -- counting without counting -------------------------------------------------------------------
 
-#: Below this estimate a count is made exactly (it is cheap, and small numbers are read closely).
+#: Up to this many rows are counted exactly (cheap, and small numbers are read closely).
 EXACT_BELOW = 1000
 
 
@@ -358,7 +360,7 @@ def planner_estimate(queryset):
     return int(plan["Plan"]["Plan Rows"])
 
 
-def estimated_count(queryset, exact_below=EXACT_BELOW):
+def estimated_count(queryset, exact_below=None):
     """
     ``(count, exact)`` for ``queryset``. The rows are counted up to
     ``exact_below`` (a bounded cost); past that, on PostgreSQL, the planner's
@@ -368,6 +370,8 @@ def estimated_count(queryset, exact_below=EXACT_BELOW):
     """
     if connections[queryset.db].vendor != "postgresql":
         return queryset.count(), True
+    if exact_below is None:
+        exact_below = EXACT_BELOW
     counted = queryset.order_by().values("pk")[:exact_below].count()
     if counted < exact_below:
         return counted, True

@@ -63,12 +63,9 @@ class JobTask(Task):
         unknown = set(options) - set(JOB_OPTIONS)
         if unknown:
             raise TypeError(
-                f"using() got unknown option(s) {sorted(unknown)}; "
-                f"django_jobs options are {list(JOB_OPTIONS)}."
+                f"using() got unknown option(s) {sorted(unknown)}; django_jobs options are {list(JOB_OPTIONS)}."
             )
-        new = Task.using(
-            self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend
-        )
+        new = Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend)
         return replace(new, **options) if options else new
 
 
@@ -159,7 +156,5 @@ def resolve_task(path):
     except ImportError as e:
         raise InvalidJobType(f"Job function {path!r} cannot be imported: {e}") from e
     if not isinstance(obj, Task):
-        raise InvalidJobType(
-            f"{path!r} is not a task: decorate it with @task or @django_jobs.job."
-        )
+        raise InvalidJobType(f"{path!r} is not a task: decorate it with @task or @django_jobs.job.")
     return obj

@@ -29,8 +29,19 @@ def new_worker_id():
 
 
 class Worker:
-    def __init__(self, *, using, options, queues=None, concurrency=None, burst=False, grace_period=None, worker_id=None,
-                 processes=False, backend="default"):
+    def __init__(
+        self,
+        *,
+        using,
+        options,
+        queues=None,
+        concurrency=None,
+        burst=False,
+        grace_period=None,
+        worker_id=None,
+        processes=False,
+        backend="default",
+    ):
         self.using = using
         self.options = options
         self.queues = sorted(queues) if queues else None
@@ -63,8 +74,12 @@ class Worker:
     def _on_signal(self, signum, frame):
         if self.stopping.is_set():
             logger.warning("Second %s: stopping now.", signal.Signals(signum).name)
-        logger.info("Received %s: no new jobs; waiting up to %ss for %d running.",
-                    signal.Signals(signum).name, self.grace_period, len(self.in_flight))
+        logger.info(
+            "Received %s: no new jobs; waiting up to %ss for %d running.",
+            signal.Signals(signum).name,
+            self.grace_period,
+            len(self.in_flight),
+        )
         self.stop()
 
     def stop(self):
@@ -74,8 +89,13 @@ class Worker:
     # -- the loop --------------------------------------------------------------------
     def run(self):
         """Run until stopped (or, with burst, until nothing is due). Returns an exit code."""
-        logger.info("Worker %s started: queues=%s concurrency=%d%s", self.worker_id,
-                    ",".join(self.queues) if self.queues else "all", self.concurrency, " burst" if self.burst else "")
+        logger.info(
+            "Worker %s started: queues=%s concurrency=%d%s",
+            self.worker_id,
+            ",".join(self.queues) if self.queues else "all",
+            self.concurrency,
+            " burst" if self.burst else "",
+        )
         logcapture.install()
         logcapture.capture_print()
         listener = get_ops(self.using).listener(self.stopping)
@@ -110,9 +130,15 @@ class Worker:
         now = time.monotonic()
         limited = bool(self.options.QUEUE_CONCURRENCY) or now >= self.next_limited_check
         try:
-            claimed = queue.claim(worker_id=self.worker_id, queues=self.queues, limit=free,
-                                  lease=self.options.lease, using=self.using,
-                                  queue_limits=self.options.QUEUE_CONCURRENCY, limited=limited)
+            claimed = queue.claim(
+                worker_id=self.worker_id,
+                queues=self.queues,
+                limit=free,
+                lease=self.options.lease,
+                using=self.using,
+                queue_limits=self.options.QUEUE_CONCURRENCY,
+                limited=limited,
+            )
             if limited and not claimed.limited_candidates:
                 self.next_limited_check = now + self.options.POLL_INTERVAL
         except Exception as e:
@@ -156,9 +182,17 @@ class Worker:
             else:
                 self.children[claimed.id] = child
                 started = time.monotonic()
-                outcome = child.run(claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration)
-                logger.info("Job %s %s attempt %s %s in %.3fs (child process)", claimed.id, claimed.func_path,
-                            claimed.attempt, outcome, time.monotonic() - started)
+                outcome = child.run(
+                    claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration
+                )
+                logger.info(
+                    "Job %s %s attempt %s %s in %.3fs (child process)",
+                    claimed.id,
+                    claimed.func_path,
+                    claimed.attempt,
+                    outcome,
+                    time.monotonic() - started,
+                )
         except Exception:
             logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
             connections[self.using].close()

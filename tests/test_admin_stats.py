@@ -51,14 +51,19 @@ def test_bucket_starts_are_aligned_to_the_bucket_width():
 
 def test_throughput_counts_succeeded_and_failed_jobs_per_bucket_and_queue():
     now = timezone.now()
-    for minutes_ago, state, queue_name in [(2, "succeeded", "default"), (2, "succeeded", "default"),
-                                           (2, "failed", "default"), (40, "succeeded", "emails"),
-                                           (3 * 60, "succeeded", "default"),  # before the window
-                                           (1, "cancelled", "default")]:  # not work done
+    for minutes_ago, state, queue_name in [
+        (2, "succeeded", "default"),
+        (2, "succeeded", "default"),
+        (2, "failed", "default"),
+        (40, "succeeded", "emails"),
+        (3 * 60, "succeeded", "default"),  # before the window
+        (1, "cancelled", "default"),
+    ]:  # not work done
         JobFactory(state=state, queue_name=queue_name, finished_at=now - timedelta(minutes=minutes_ago))
     with CaptureQueriesContext(connection) as queries:
-        flow = stats.throughput("default", now - timedelta(hours=1), timedelta(minutes=10),
-                                queues=["default", "emails", "reports"])
+        flow = stats.throughput(
+            "default", now - timedelta(hours=1), timedelta(minutes=10), queues=["default", "emails", "reports"]
+        )
     assert len(queries) == 1
     assert list(flow) == ["default", "emails", "reports"]
     assert all(len(buckets) in (7, 8) for buckets in flow.values())
@@ -70,8 +75,9 @@ def test_throughput_counts_succeeded_and_failed_jobs_per_bucket_and_queue():
 
 def test_workers_are_seen_through_their_leases_and_latest_attempts():
     now = timezone.now()
-    busy = JobFactory(state=JobState.RUNNING, worker_id="busy", grabbed_until=now + timedelta(seconds=20),
-                      queue_name="emails")
+    busy = JobFactory(
+        state=JobState.RUNNING, worker_id="busy", grabbed_until=now + timedelta(seconds=20), queue_name="emails"
+    )
     JobFactory(state=JobState.RUNNING, worker_id="busy", grabbed_until=now + timedelta(seconds=5))
     JobFactory(state=JobState.RUNNING, worker_id="dead", grabbed_until=now - timedelta(seconds=50))
     JobRunFactory(job=busy, worker_id="busy")

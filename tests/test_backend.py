@@ -162,10 +162,9 @@ def test_started_and_finished_signals_fire_in_the_worker():
 
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_is_part_of_the_callers_transaction():
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            jobs.add.enqueue(1, 2)
-            raise RuntimeError("the view failed")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        jobs.add.enqueue(1, 2)
+        raise RuntimeError("the view failed")
     assert not Job.objects.exists()
     with transaction.atomic():
         kept = jobs.add.enqueue(3, 4)

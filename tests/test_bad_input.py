@@ -48,9 +48,8 @@ def test_corrupt_json_cannot_be_written_into_a_row_by_hand():
     from django.db import DatabaseError, transaction
 
     r = jobs.add.enqueue(1, 2)
-    with pytest.raises(DatabaseError):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("UPDATE django_jobs_job SET args = '[1, 2' WHERE id = %s", [r.id])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE django_jobs_job SET args = '[1, 2' WHERE id = %s", [r.id])
     drain()
     assert Job.objects.get(pk=r.id).return_value == 3
 

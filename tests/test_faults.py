@@ -45,7 +45,11 @@ def check_final_state(total, kills=0, restarts=0):
     states = dict(Job.objects.values_list("state").annotate(n=Count("id")))
     lost = total - states.get(JobState.SUCCEEDED, 0)
     succeeded_twice = (
-        JobRun.objects.filter(outcome=RunOutcome.SUCCEEDED).values("job_id").annotate(n=Count("id")).filter(n__gt=1).count()
+        JobRun.objects.filter(outcome=RunOutcome.SUCCEEDED)
+        .values("job_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
     )
     executions = dict(Execution.objects.filter(label="fault").values_list("job_id").annotate(n=Count("id")))
     reran = {job_id: n for job_id, n in executions.items() if n > 1}

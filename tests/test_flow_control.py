@@ -54,8 +54,9 @@ def test_limited_jobs_wait_without_blocking_others():
     for _ in range(3):
         limited_jobs.call_api.enqueue()
     other = jobs.add.enqueue(1, 2)
-    claimed = queue.claim(worker_id="w", queues=None, limit=10, lease=LEASE, using="default",
-                          queue_limits={"reports": 2})
+    claimed = queue.claim(
+        worker_id="w", queues=None, limit=10, lease=LEASE, using="default", queue_limits={"reports": 2}
+    )
     names = sorted(c.func_path.rsplit(".", 1)[1] for c in claimed)
     assert names == ["add", "call_api", "call_api"]
     assert int(other.id) in {c.id for c in claimed}
@@ -132,7 +133,7 @@ def test_an_invalid_schema_is_refused_when_declared():
 
     import django_jobs
 
-    with pytest.raises(ImproperlyConfigured, match="schema .* is invalid"):
+    with pytest.raises(ImproperlyConfigured, match=r"schema .* is invalid"):
         django_jobs.job(broken_schema, schema={"type": "no-such-type"})
 
 

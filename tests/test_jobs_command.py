@@ -100,11 +100,28 @@ def test_stats_per_queue_with_paused_state_as_a_table_and_json():
     assert 89 <= default["oldest_due_age"] < 300 and default["paused"] is False
     assert (rows["emails"]["running"], rows["emails"]["paused"], rows["emails"]["oldest_due_age"]) == (1, True, None)
     assert {k: rows["reports"][k] for k in ("succeeded", "failed", "cancelled", "expired", "waiting")} == {
-        "succeeded": 2, "failed": 1, "cancelled": 1, "expired": 1, "waiting": 0}
+        "succeeded": 2,
+        "failed": 1,
+        "cancelled": 1,
+        "expired": 1,
+        "waiting": 0,
+    }
 
     lines = ok("stats").splitlines()
-    assert lines[0].split() == ["QUEUE", "STATUS", "WAITING", "DUE", "SCHEDULED", "RUNNING", "SUCCEEDED", "FAILED",
-                                "CANCELLED", "EXPIRED", "OLDEST", "DUE"]
+    assert lines[0].split() == [
+        "QUEUE",
+        "STATUS",
+        "WAITING",
+        "DUE",
+        "SCHEDULED",
+        "RUNNING",
+        "SUCCEEDED",
+        "FAILED",
+        "CANCELLED",
+        "EXPIRED",
+        "OLDEST",
+        "DUE",
+    ]
     assert lines[1].split()[:6] == ["default", "running", "3", "2", "1", "0"] and lines[1].split()[-1].startswith("1m")
     assert lines[2].split() == ["emails", "paused", "0", "0", "0", "1", "0", "0", "0", "0", "-"]
 
@@ -118,8 +135,22 @@ def test_stats_per_queue_with_paused_state_as_a_table_and_json():
 
 
 def test_enqueue_by_path_with_json_arguments_and_options():
-    out = ok("enqueue", "tests.testapp.jobs.send_email", "--args", '["a@example.com"]', "--kwargs",
-             '{"subject": "yo"}', "--queue", "default", "--priority", "-3", "--max-attempts", "4", "--delay", "60")
+    out = ok(
+        "enqueue",
+        "tests.testapp.jobs.send_email",
+        "--args",
+        '["a@example.com"]',
+        "--kwargs",
+        '{"subject": "yo"}',
+        "--queue",
+        "default",
+        "--priority",
+        "-3",
+        "--max-attempts",
+        "4",
+        "--delay",
+        "60",
+    )
     job = Job.objects.select_related("func").get(pk=int(out))
     assert job.func.path == "tests.testapp.jobs.send_email"
     assert (job.args, job.kwargs, job.queue_name, job.priority) == (["a@example.com"], {"subject": "yo"}, "default", -3)
@@ -199,7 +230,11 @@ def test_show_gives_the_job_its_runs_and_logs():
     assert text.startswith(f"Job {flaky}: tests.testapp.jobs.chatty\n")
     assert "state         succeeded" in text and "return value  7" in text
     assert "Runs (1):\n  #1 succeeded" in text
-    assert "Logs (2):" in text and "INFO     tests.jobs: starting with 7" in text and "WARNING  tests.jobs: halfway" in text
+    assert (
+        "Logs (2):" in text
+        and "INFO     tests.jobs: starting with 7" in text
+        and "WARNING  tests.jobs: halfway" in text
+    )
 
     text = ok("show", str(boom))
     assert "state         failed" in text and "priority      3" in text
@@ -208,8 +243,12 @@ def test_show_gives_the_job_its_runs_and_logs():
     assert "Logs: none" in text
 
     data = json.loads(ok("show", str(flaky), "--json"))
-    assert (data["id"], data["state"], data["function"], data["args"]) == (int(flaky), "succeeded",
-                                                                          "tests.testapp.jobs.chatty", [7])
+    assert (data["id"], data["state"], data["function"], data["args"]) == (
+        int(flaky),
+        "succeeded",
+        "tests.testapp.jobs.chatty",
+        [7],
+    )
     assert [r["outcome"] for r in data["runs"]] == ["succeeded"]
     assert [line["message"] for line in data["logs"]] == ["starting with 7", "halfway"]
     assert json.loads(ok("show", str(flaky), "--attempt", "2", "--json"))["logs"] == []
@@ -322,8 +361,14 @@ def test_prune_deletes_finished_jobs_past_their_time():
 
 
 def command(worker_env, *args):
-    return subprocess.run([sys.executable, "-m", "django", "jobs", *args], env=worker_env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "django", "jobs", *args],
+        env=worker_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.django_db(transaction=True)

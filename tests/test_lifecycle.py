@@ -20,7 +20,7 @@ from django_jobs import queue
 from django_jobs.exceptions import InvalidJobArguments, InvalidTask, InvalidTransition, JobNotClaimed, QueueNotFound
 from django_jobs.models import Job, JobLog, JobRun
 from django_jobs.states import JobState, RunOutcome
-from tests.conftest import drain, ROOT, wait_until
+from tests.conftest import ROOT, drain, wait_until
 from tests.testapp import jobs
 from tests.testapp.models import Execution
 
@@ -147,7 +147,9 @@ def test_exit_status_is_kept_for_its_time_then_pruned():
     time.sleep(0.05)
     assert queue.prune(using="default") == 1
     assert not Job.objects.filter(pk=short.id).exists()
-    assert not JobRun.objects.filter(job_id=short.id).exists() and not JobLog.objects.filter(run__job_id=short.id).exists()
+    assert (
+        not JobRun.objects.filter(job_id=short.id).exists() and not JobLog.objects.filter(run__job_id=short.id).exists()
+    )
     kept_job = Job.objects.get(pk=kept.id)
     assert kept_job.keep_until > timezone.now() + timedelta(days=6)
 
@@ -161,7 +163,9 @@ def test_replace_with_finishes_the_job_and_enqueues_the_new_ones_together():
     job = Job.objects.get(pk=r.id)
     assert job.state == JobState.SUCCEEDED and job.return_value == "split into 3"
     assert sorted(Job.objects.filter(func__path="tests.testapp.jobs.add").values_list("args", flat=True)) == [
-        [0, 0], [1, 1], [2, 2]
+        [0, 0],
+        [1, 1],
+        [2, 2],
     ]
 
 
@@ -190,7 +194,11 @@ def test_failure_log_lists_every_attempts_error_in_order():
     r = jobs.flaky.enqueue(5)
     drain(rounds=4)
     failures = django_jobs.failures(r.id)
-    assert [(f.attempt, f.message) for f in failures] == [(1, "attempt 1 fails"), (2, "attempt 2 fails"), (3, "attempt 3 fails")]
+    assert [(f.attempt, f.message) for f in failures] == [
+        (1, "attempt 1 fails"),
+        (2, "attempt 2 fails"),
+        (3, "attempt 3 fails"),
+    ]
     assert all("Traceback" in f.traceback for f in failures)
 
 
@@ -217,7 +225,9 @@ def test_cancelling_a_running_job_reaches_its_worker(workers):
     wait_until(lambda: Execution.objects.filter(label="waiting").exists(), message="the job to start")
     started = time.monotonic()
     django_jobs.cancel(r.id)
-    wait_until(lambda: "was cancelled: asking it to stop" in workers.output(proc), timeout=10, message="the worker to hear")
+    wait_until(
+        lambda: "was cancelled: asking it to stop" in workers.output(proc), timeout=10, message="the worker to hear"
+    )
     wait_until(lambda: "dropped (no longer claimed)" in workers.output(proc), timeout=10, message="the job to stop")
     assert time.monotonic() - started < 10
     job = Job.objects.get(pk=r.id)
@@ -236,7 +246,7 @@ def test_cancel_racing_complete_leaves_one_consistent_state():
         barrier = threading.Barrier(2)
         errors = {}
 
-        def complete():
+        def complete(barrier=barrier, claimed=claimed, errors=errors):
             barrier.wait()
             try:
                 queue.complete(claimed, 2, using="default")
@@ -245,7 +255,7 @@ def test_cancel_racing_complete_leaves_one_consistent_state():
             finally:
                 connection.close()
 
-        def cancel():
+        def cancel(barrier=barrier, r=r, errors=errors):
             barrier.wait()
             try:
                 django_jobs.cancel(r.id)

@@ -31,8 +31,14 @@ json_scalars = st.one_of(
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
@@ -91,7 +97,10 @@ class JobLifecycle(RuleBasedStateMachine):
     def claim_and_die(self, worker):
         self._claim(worker, lease=timedelta(seconds=-1))
 
-    @rule(worker=st.sampled_from(WORKERS), outcome=st.sampled_from(["complete", "fail", "retry_later", "decline", "release"]))
+    @rule(
+        worker=st.sampled_from(WORKERS),
+        outcome=st.sampled_from(["complete", "fail", "retry_later", "decline", "release"]),
+    )
     def report(self, worker, outcome):
         claimed = self.held.pop(worker, None)
         if claimed is None:

@@ -132,8 +132,17 @@ class TestOccurrences:
         ],
     )
     def test_the_grace_divides_late_from_missed(self, settings, missed, grace, expected):
-        with_recurring(settings, minutely={"task": "tests.testapp.jobs.add", "cron": "* * * * *", "timezone": "UTC",
-                                           "args": [1, 2], "missed": missed, "grace": grace})
+        with_recurring(
+            settings,
+            minutely={
+                "task": "tests.testapp.jobs.add",
+                "cron": "* * * * *",
+                "timezone": "UTC",
+                "args": [1, 2],
+                "missed": missed,
+                "grace": grace,
+            },
+        )
         r = recurring()
         r.run(now=datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC))
         r.run(now=datetime(2026, 1, 1, 10, 3, 30, tzinfo=UTC))
@@ -235,8 +244,11 @@ def test_the_system_check_names_each_bad_entry(settings):
 
 
 def test_the_system_check_passes_good_entries(settings):
-    with_recurring(settings, nightly=NIGHTLY, every_second={"task": "tests.testapp.jobs.add",
-                                                            "cron": "* * * * * *", "args": [1, 2]})
+    with_recurring(
+        settings,
+        nightly=NIGHTLY,
+        every_second={"task": "tests.testapp.jobs.add", "cron": "* * * * * *", "args": [1, 2]},
+    )
     assert check_recurring() == []
 
 
@@ -264,8 +276,14 @@ def test_a_bad_entry_stops_runworker_at_start_up(workers, tmp_path):
     proc = workers.burst(env=env)
     assert proc.returncode == 1
     assert "nightly: (django_jobs.E002)" in proc.stderr and "'0 25 * * *'" in proc.stderr
-    check = subprocess.run([sys.executable, "-m", "django", "check"], env={**workers.env, **env}, cwd=ROOT,
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        env={**workers.env, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert check.returncode == 1 and "django_jobs.E002" in check.stderr
 
 
@@ -337,7 +355,7 @@ def test_occurrences_missed_while_stopped_are_skipped_after_a_restart(workers, t
     second.send_signal(signal.SIGTERM)
     assert second.wait(30) == 0
     times = occurrences()
-    after = times[len(before):]
+    after = times[len(before) :]
     assert times[: len(before)] == before
     assert after[0] - before[-1] >= timedelta(seconds=3)  # the ones in between were skipped
     assert [b - a for a, b in pairwise(after)] == [timedelta(seconds=1)] * (len(after) - 1)

@@ -92,7 +92,7 @@ def test_max_work_duration_caps_the_lease():
     backend = task_backends["default"]
     from django_jobs import queue
 
-    (claimed,) = queue.claim(worker_id="w", queues=None, limit=1, lease=timedelta(seconds=30), using=backend.database)
+    (_claimed,) = queue.claim(worker_id="w", queues=None, limit=1, lease=timedelta(seconds=30), using=backend.database)
     job.refresh_from_db()
     assert job.grabbed_until <= job.last_attempted_at + timedelta(seconds=2 + 1)
 
@@ -135,10 +135,9 @@ def test_notify_is_sent_only_when_the_enqueue_commits():
             assert list(listener.connection.notifies(timeout=0.3, stop_after=1)) == []
         (note,) = list(listener.connection.notifies(timeout=5, stop_after=1))
         assert note.payload == "emails"
-        with pytest.raises(RuntimeError):
-            with transaction.atomic():
-                jobs.add.enqueue(1, 2)
-                raise RuntimeError
+        with pytest.raises(RuntimeError), transaction.atomic():
+            jobs.add.enqueue(1, 2)
+            raise RuntimeError
         assert list(listener.connection.notifies(timeout=0.3, stop_after=1)) == []
     finally:
         listener.close()

@@ -13,7 +13,5 @@ def get_ops(using):
     else:
         from django.core.exceptions import ImproperlyConfigured
 
-        raise ImproperlyConfigured(
-            f"django_jobs supports PostgreSQL and SQLite; database {using!r} is {vendor}."
-        )
+        raise ImproperlyConfigured(f"django_jobs supports PostgreSQL and SQLite; database {using!r} is {vendor}.")
     return ops_class(using)

@@ -51,7 +51,8 @@ WITH picked AS (
         worker_id = %(worker_id)s,
         started_at = COALESCE(job.started_at, statement_timestamp()),
         last_attempted_at = statement_timestamp(),
-        grabbed_until = statement_timestamp() + LEAST(%(lease)s, COALESCE(job.max_work_duration + %(kill_margin)s, %(lease)s))
+        grabbed_until = statement_timestamp()
+            + LEAST(%(lease)s, COALESCE(job.max_work_duration + %(kill_margin)s, %(lease)s))
     FROM picked
     WHERE job.id = picked.id AND job.state = 'ready'
     RETURNING {returning}
@@ -123,7 +124,10 @@ class PostgreSQLOps(DatabaseOps):
         if coalesce:
             params["func_id"], params["coalesce"] = coalesce
         claim_sql = CLAIM_SQL.format(
-            returning=", ".join(f"job.{c}" for c in CLAIM_COLUMNS), columns=", ".join(CLAIM_COLUMNS), **tables, pick="{pick}"
+            returning=", ".join(f"job.{c}" for c in CLAIM_COLUMNS),
+            columns=", ".join(CLAIM_COLUMNS),
+            **tables,
+            pick="{pick}",
         )
         rows = []
         considered = 0
@@ -131,7 +135,9 @@ class PostgreSQLOps(DatabaseOps):
             with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
                 considered, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
                 if ids:
-                    cursor.execute(claim_sql.format(pick="SELECT unnest(%(ids)s::bigint[]) AS id"), {**params, "ids": ids})
+                    cursor.execute(
+                        claim_sql.format(pick="SELECT unnest(%(ids)s::bigint[]) AS id"), {**params, "ids": ids}
+                    )
                     rows += cursor.fetchall()
         if len(rows) < limit:
             next_filters = filters + (" AND queue_name <> ALL(%(limited_queues)s)" if queue_limits else "")
@@ -153,7 +159,10 @@ class PostgreSQLOps(DatabaseOps):
         for resource in resources:
             # Transaction-scoped: released when this claim commits, after its
             # claims are visible to the next holder's count.
-            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [f"django_jobs:{resource[0]}:{resource[1]}"])
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"django_jobs:{resource[0]}:{resource[1]}"],
+            )
             if cursor.fetchone()[0]:
                 locked.add(resource)
         running = {}

@@ -131,7 +131,9 @@ class SQLiteOps(DatabaseOps):
             if len(rows) < limit:
                 next_filters = filters + (f" AND queue_name NOT IN ({limited_queues})" if queue_limits else "")
                 pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
-                cursor.execute(CLAIM_SQL.format(pick=pick, columns=columns, **tables), {**params, "limit": limit - len(rows)})
+                cursor.execute(
+                    CLAIM_SQL.format(pick=pick, columns=columns, **tables), {**params, "limit": limit - len(rows)}
+                )
                 rows += cursor.fetchall()
             if rows:
                 cursor.executemany(insert_run, [(row[0], row[1], worker_id, params["now"]) for row in rows])
@@ -183,7 +185,11 @@ class ImmediateTransaction:
 
 class FileLockLeadership:
     def __init__(self, database_name):
-        self.path = None if str(database_name) in ("", ":memory:") or "mode=memory" in str(database_name) else f"{database_name}.leader.lock"
+        self.path = (
+            None
+            if str(database_name) in ("", ":memory:") or "mode=memory" in str(database_name)
+            else f"{database_name}.leader.lock"
+        )
         self.file = None
         self.held = False
 

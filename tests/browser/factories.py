@@ -58,27 +58,47 @@ def history(minutes=60, seed=5):
                 finished = now - timedelta(minutes=minute, seconds=rng.uniform(0, 59))
                 took = timedelta(seconds=rng.uniform(0.05, 4))
                 failed = rng.random() < (0.25 if 20 < minute < 35 and queue_name == "default" else 0.03)
-                jobs.append(Job(
-                    queue_name=queue_name, func=funcs[rng.choice(paths)], args=[rng.randint(1, 9999)],
-                    state=JobState.FAILED if failed else JobState.SUCCEEDED, attempts=1, max_attempts=1,
-                    attempts_left=0, enqueued_at=finished - took - timedelta(seconds=rng.uniform(0, 30)),
-                    run_after=finished - took, started_at=finished - took, last_attempted_at=finished - took,
-                    finished_at=finished, exit_status=1 if failed else 0, return_value=None if failed else "ok",
-                ))
+                jobs.append(
+                    Job(
+                        queue_name=queue_name,
+                        func=funcs[rng.choice(paths)],
+                        args=[rng.randint(1, 9999)],
+                        state=JobState.FAILED if failed else JobState.SUCCEEDED,
+                        attempts=1,
+                        max_attempts=1,
+                        attempts_left=0,
+                        enqueued_at=finished - took - timedelta(seconds=rng.uniform(0, 30)),
+                        run_after=finished - took,
+                        started_at=finished - took,
+                        last_attempted_at=finished - took,
+                        finished_at=finished,
+                        exit_status=1 if failed else 0,
+                        return_value=None if failed else "ok",
+                    )
+                )
                 outcomes.append((failed, took))
     jobs = Job.objects.bulk_create(jobs)
     runs = []
-    for job, (failed, took) in zip(jobs, outcomes):
+    for job, (failed, _took) in zip(jobs, outcomes):
         error = rng.choice(ERRORS) if failed else None
-        runs.append(JobRun(
-            job=job, attempt=1, worker_id=rng.choice(["web-1:4242:a1b2c3", "web-2:5151:d4e5f6"]),
-            started_at=job.started_at, finished_at=job.finished_at,
-            outcome=RunOutcome.FAILED if failed else RunOutcome.SUCCEEDED,
-            exception_class_path=error[0] if error else "", message=error[2] if error else "",
-            traceback=TRACEBACK.format(function=job.func.path.rpartition(".")[2], exception=error[1],
-                                       message=error[2]) if error else "",
-            exit_status=job.exit_status,
-        ))
+        runs.append(
+            JobRun(
+                job=job,
+                attempt=1,
+                worker_id=rng.choice(["web-1:4242:a1b2c3", "web-2:5151:d4e5f6"]),
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+                outcome=RunOutcome.FAILED if failed else RunOutcome.SUCCEEDED,
+                exception_class_path=error[0] if error else "",
+                message=error[2] if error else "",
+                traceback=TRACEBACK.format(
+                    function=job.func.path.rpartition(".")[2], exception=error[1], message=error[2]
+                )
+                if error
+                else "",
+                exit_status=job.exit_status,
+            )
+        )
     JobRun.objects.bulk_create(runs)
     return jobs
 
@@ -91,12 +111,20 @@ def waiting(count=12, seed=7):
     for i in range(count):
         queue_name = rng.choice(["default", "default", "emails"])
         due = i % 3 != 0
-        jobs.append(Job(
-            queue_name=queue_name, func=FuncMap.objects.get_or_create(path=rng.choice(FUNCTIONS[queue_name]))[0],
-            args=[rng.randint(1, 9999)], state=JobState.READY, max_attempts=3, attempts_left=3,
-            run_after=now - timedelta(seconds=rng.uniform(5, 200)) if due else now + timedelta(minutes=rng.randint(5, 90)),
-            enqueued_at=now - timedelta(seconds=rng.uniform(200, 400)),
-        ))
+        jobs.append(
+            Job(
+                queue_name=queue_name,
+                func=FuncMap.objects.get_or_create(path=rng.choice(FUNCTIONS[queue_name]))[0],
+                args=[rng.randint(1, 9999)],
+                state=JobState.READY,
+                max_attempts=3,
+                attempts_left=3,
+                run_after=now - timedelta(seconds=rng.uniform(5, 200))
+                if due
+                else now + timedelta(minutes=rng.randint(5, 90)),
+                enqueued_at=now - timedelta(seconds=rng.uniform(200, 400)),
+            )
+        )
     return Job.objects.bulk_create(jobs)
 
 
@@ -105,37 +133,80 @@ def logged_failure():
     now = timezone.now()
     func = FuncMapFactory(path="shop.tasks.charge_order")
     job = Job.objects.create(
-        queue_name="default", func=func, args=[8812], kwargs={"amount": "49.90", "currency": "EUR", "retry": True},
-        state=JobState.FAILED, attempts=2, max_attempts=2, attempts_left=0, uniqkey="charge-8812",
-        started_at=now - timedelta(minutes=9), last_attempted_at=now - timedelta(minutes=3, seconds=12),
-        finished_at=now - timedelta(minutes=3, seconds=2), exit_status=1,
-    )
-    Job.objects.filter(pk=job.pk).update(enqueued_at=now - timedelta(minutes=9, seconds=30),
-                                         run_after=now - timedelta(minutes=3, seconds=12))
-    lost = JobRun.objects.create(
-        job=job, attempt=1, worker_id="web-1:4242:a1b2c3", started_at=now - timedelta(minutes=9),
-        finished_at=now - timedelta(minutes=8), outcome=RunOutcome.LOST,
-        exception_class_path="django_jobs.exceptions.WorkerLost",
-        message="Lease expired: worker web-1:4242:a1b2c3 died, stopped renewing, or the attempt overran max_work_duration.",
-    )
-    failed = JobRun.objects.create(
-        job=job, attempt=2, worker_id="web-2:5151:d4e5f6", started_at=now - timedelta(minutes=3, seconds=12),
-        finished_at=now - timedelta(minutes=3, seconds=2), outcome=RunOutcome.FAILED,
-        exception_class_path="builtins.TimeoutError", message="payment gateway did not answer in 10s",
-        traceback=TRACEBACK.format(function="charge_order", exception="TimeoutError",
-                                   message="payment gateway did not answer in 10s"),
+        queue_name="default",
+        func=func,
+        args=[8812],
+        kwargs={"amount": "49.90", "currency": "EUR", "retry": True},
+        state=JobState.FAILED,
+        attempts=2,
+        max_attempts=2,
+        attempts_left=0,
+        uniqkey="charge-8812",
+        started_at=now - timedelta(minutes=9),
+        last_attempted_at=now - timedelta(minutes=3, seconds=12),
+        finished_at=now - timedelta(minutes=3, seconds=2),
         exit_status=1,
     )
-    JobLog.objects.bulk_create([
-        JobLog(run=lost, created_at=now - timedelta(minutes=9), level=20, logger="shop.tasks",
-               message="charging order 8812: 49.90 EUR"),
-        JobLog(run=failed, created_at=now - timedelta(minutes=3, seconds=12), level=20, logger="shop.tasks",
-               message="charging order 8812: 49.90 EUR"),
-        JobLog(run=failed, created_at=now - timedelta(minutes=3, seconds=7), level=30, logger="shop.clients",
-               message="gateway slow to answer, retrying once"),
-        JobLog(run=failed, created_at=now - timedelta(minutes=3, seconds=2), level=40, logger="shop.clients",
-               message="gateway timed out after 10s"),
-    ])
+    Job.objects.filter(pk=job.pk).update(
+        enqueued_at=now - timedelta(minutes=9, seconds=30), run_after=now - timedelta(minutes=3, seconds=12)
+    )
+    lost = JobRun.objects.create(
+        job=job,
+        attempt=1,
+        worker_id="web-1:4242:a1b2c3",
+        started_at=now - timedelta(minutes=9),
+        finished_at=now - timedelta(minutes=8),
+        outcome=RunOutcome.LOST,
+        exception_class_path="django_jobs.exceptions.WorkerLost",
+        message="Lease expired: worker web-1:4242:a1b2c3 died, stopped renewing, "
+        "or the attempt overran max_work_duration.",
+    )
+    failed = JobRun.objects.create(
+        job=job,
+        attempt=2,
+        worker_id="web-2:5151:d4e5f6",
+        started_at=now - timedelta(minutes=3, seconds=12),
+        finished_at=now - timedelta(minutes=3, seconds=2),
+        outcome=RunOutcome.FAILED,
+        exception_class_path="builtins.TimeoutError",
+        message="payment gateway did not answer in 10s",
+        traceback=TRACEBACK.format(
+            function="charge_order", exception="TimeoutError", message="payment gateway did not answer in 10s"
+        ),
+        exit_status=1,
+    )
+    JobLog.objects.bulk_create(
+        [
+            JobLog(
+                run=lost,
+                created_at=now - timedelta(minutes=9),
+                level=20,
+                logger="shop.tasks",
+                message="charging order 8812: 49.90 EUR",
+            ),
+            JobLog(
+                run=failed,
+                created_at=now - timedelta(minutes=3, seconds=12),
+                level=20,
+                logger="shop.tasks",
+                message="charging order 8812: 49.90 EUR",
+            ),
+            JobLog(
+                run=failed,
+                created_at=now - timedelta(minutes=3, seconds=7),
+                level=30,
+                logger="shop.clients",
+                message="gateway slow to answer, retrying once",
+            ),
+            JobLog(
+                run=failed,
+                created_at=now - timedelta(minutes=3, seconds=2),
+                level=40,
+                logger="shop.clients",
+                message="gateway timed out after 10s",
+            ),
+        ]
+    )
     return job
 
 
@@ -147,10 +218,18 @@ def running(count=3):
         worker = ["web-1:4242:a1b2c3", "web-2:5151:d4e5f6"][i % 2]
         func = FuncMapFactory(path=FUNCTIONS["default"][i % 3] if i else "shop.tasks.monthly_report")
         job = Job.objects.create(
-            queue_name="reports" if i == 0 else "default", func=func, args=[i], state=JobState.RUNNING,
-            attempts=1, max_attempts=3, attempts_left=2, worker_id=worker,
-            enqueued_at=now - timedelta(seconds=45 + 30 * i), run_after=now - timedelta(seconds=45 + 30 * i),
-            started_at=now - timedelta(seconds=40 + 30 * i), last_attempted_at=now - timedelta(seconds=40 + 30 * i),
+            queue_name="reports" if i == 0 else "default",
+            func=func,
+            args=[i],
+            state=JobState.RUNNING,
+            attempts=1,
+            max_attempts=3,
+            attempts_left=2,
+            worker_id=worker,
+            enqueued_at=now - timedelta(seconds=45 + 30 * i),
+            run_after=now - timedelta(seconds=45 + 30 * i),
+            started_at=now - timedelta(seconds=40 + 30 * i),
+            last_attempted_at=now - timedelta(seconds=40 + 30 * i),
             grabbed_until=now + timedelta(seconds=22 - 4 * i),
         )
         JobRun.objects.create(job=job, attempt=1, worker_id=worker, started_at=job.started_at)

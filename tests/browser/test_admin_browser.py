@@ -93,8 +93,9 @@ def test_operator_finds_a_failed_job_reads_its_traceback_retries_it_and_sees_it_
 
     log_in(browser, "operator")
     open_page(browser, "/admin/django_jobs/job/")
-    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#changelist-filter").find_element(
-        By.LINK_TEXT, "Failed"))
+    click_and_wait(
+        browser, browser.find_element(By.CSS_SELECTOR, "#changelist-filter").find_element(By.LINK_TEXT, "Failed")
+    )
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 1
     assert "tests.testapp.jobs.flaky" in rows[0].text and "RuntimeError: attempt 1 fails" in rows[0].text
@@ -156,9 +157,17 @@ def test_a_user_without_the_permissions_cannot_retry_or_cancel(browser):
 
     # Posting anyway, as a crafted request would, is refused.
     change = f"/admin/django_jobs/job/{broken.pk}/change/"
-    assert post_from_page(browser, change, {"CHANGE_FORM-action": "retry_jobs", "_selected_action": str(broken.pk)}) == 403
-    assert post_from_page(browser, "/admin/django_jobs/job/",
-                          {"action": "cancel_jobs", "_selected_action": str(waiting.id), "index": "0"}) == 403
+    assert (
+        post_from_page(browser, change, {"CHANGE_FORM-action": "retry_jobs", "_selected_action": str(broken.pk)}) == 403
+    )
+    assert (
+        post_from_page(
+            browser,
+            "/admin/django_jobs/job/",
+            {"action": "cancel_jobs", "_selected_action": str(waiting.id), "index": "0"},
+        )
+        == 403
+    )
     assert post_from_page(browser, "/admin/django_jobs/job/dashboard/emails/pause/", {}) == 403
     assert (job_state(broken.pk), job_state(waiting.id)) == (JobState.FAILED, JobState.READY)
 
@@ -171,7 +180,8 @@ def full_page_screenshot(browser, path, max_height=2600):
     browser.set_window_size(1440, 900)
     content, chrome = browser.execute_script(
         "return [document.getElementById('content').getBoundingClientRect().bottom + window.scrollY,"
-        " window.outerHeight - window.innerHeight]")
+        " window.outerHeight - window.innerHeight]"
+    )
     browser.set_window_size(1440, int(min(max(content + 30, 600), max_height) + chrome))
     browser.save_screenshot(str(path))
     browser.set_window_size(1440, 900)

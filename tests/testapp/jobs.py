@@ -56,9 +56,7 @@ def context_flaky(context, fail_until):
 @task(takes_context=True)
 def record(context, label="", sleep=0.0):
     """Records each real execution; sleeps to simulate work."""
-    Execution.objects.create(
-        job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id, label=label
-    )
+    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id, label=label)
     if sleep:
         time.sleep(sleep)
     return os.getpid()
@@ -109,8 +107,9 @@ def not_a_task():
 def deliver(context, domain, message):
     """Coalesces with waiting deliveries to the same domain (TheSchwartz's example)."""
     batch = [message] + [sibling.args[1] for sibling in context.coalesced(limit=50)]
-    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id,
-                             label=f"{domain}:{len(batch)}")
+    Execution.objects.create(
+        job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id, label=f"{domain}:{len(batch)}"
+    )
     return sorted(batch)
 
 
@@ -126,8 +125,9 @@ def split(context, parts, bad=False):
 @task(takes_context=True)
 def wait_for_cancel(context, seconds=20):
     """Runs until cancelled (or ``seconds`` pass), checking the flag."""
-    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id,
-                             label="waiting")
+    Execution.objects.create(
+        job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id, label="waiting"
+    )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         context.raise_if_cancelled()

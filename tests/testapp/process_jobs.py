@@ -3,8 +3,9 @@
 import os
 import time
 
-import django_jobs
 from django.tasks import task
+
+import django_jobs
 
 from .models import Execution
 
@@ -12,7 +13,9 @@ from .models import Execution
 @task(takes_context=True)
 def stubborn(context):
     """Ignores cancellation."""
-    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=str(os.getpid()), label="stubborn")
+    Execution.objects.create(
+        job_id=context.job_id, attempt=context.attempt, worker_id=str(os.getpid()), label="stubborn"
+    )
     time.sleep(60)
 
 

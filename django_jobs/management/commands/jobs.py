@@ -45,8 +45,10 @@ EXIT_CODES = {
 
 STATS_FIELDS = ("waiting", "due", "scheduled", "running", "succeeded", "failed", "cancelled", "expired")
 
-EPILOG = "exit status:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()) + (
-    "\n\nRun 'manage.py jobs SUBCOMMAND --help' for a subcommand's options. See docs/jobs-command.md."
+EPILOG = (
+    "exit status:\n"
+    + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
+    + ("\n\nRun 'manage.py jobs SUBCOMMAND --help' for a subcommand's options. See docs/jobs-command.md.")
 )
 
 SUB_EPILOG = "exit status:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
@@ -206,23 +208,47 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True, metavar="SUBCOMMAND", title="subcommands")
 
         def add(name, help_text, description=None):
-            p = sub.add_parser(name, help=help_text, description=description or help_text, epilog=SUB_EPILOG,
-                               formatter_class=HelpFormatter)
-            p.add_argument("--backend", default=DEFAULT_TASK_BACKEND_ALIAS,
-                           help="TASKS alias whose jobs to work on (default: %(default)s).")
+            p = sub.add_parser(
+                name,
+                help=help_text,
+                description=description or help_text,
+                epilog=SUB_EPILOG,
+                formatter_class=HelpFormatter,
+            )
+            p.add_argument(
+                "--backend",
+                default=DEFAULT_TASK_BACKEND_ALIAS,
+                help="TASKS alias whose jobs to work on (default: %(default)s).",
+            )
             return p
 
-        p = add("stats", "Per-queue counts: waiting (due and scheduled), running, finished by state, paused.",
-                "Per-queue counts of jobs. waiting = due + scheduled (ready jobs whose run_after has or has not\n"
-                "come); 'oldest due' is how long the oldest due job has been waiting.")
-        p.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
-                       help="Only this queue; repeat for several (default: all).")
+        p = add(
+            "stats",
+            "Per-queue counts: waiting (due and scheduled), running, finished by state, paused.",
+            "Per-queue counts of jobs. waiting = due + scheduled (ready jobs whose run_after has or has not\n"
+            "come); 'oldest due' is how long the oldest due job has been waiting.",
+        )
+        p.add_argument(
+            "--queue",
+            "-q",
+            action="append",
+            dest="queues",
+            metavar="NAME",
+            help="Only this queue; repeat for several (default: all).",
+        )
         p.add_argument("--json", action="store_true", help="Print a JSON array, one object per queue.")
 
         p = add("list", "List jobs, newest first.")
         p.add_argument("--queue", "-q", dest="queue_name", metavar="NAME", help="Only jobs of this queue.")
-        p.add_argument("--state", "-s", action="append", dest="states", choices=JobState.values, metavar="STATE",
-                       help=f"Only jobs in this state; repeat for several. One of: {', '.join(JobState.values)}.")
+        p.add_argument(
+            "--state",
+            "-s",
+            action="append",
+            dest="states",
+            choices=JobState.values,
+            metavar="STATE",
+            help=f"Only jobs in this state; repeat for several. One of: {', '.join(JobState.values)}.",
+        )
         p.add_argument("--page", type=int, default=1, help="Page number, from 1 (default: %(default)s).")
         p.add_argument("--per-page", type=int, default=50, help="Jobs per page, 1-1000 (default: %(default)s).")
         p.add_argument("--json", action="store_true", help="Print a JSON array of jobs.")
@@ -230,11 +256,12 @@ class Command(BaseCommand):
         p = add("show", "Show one job with its attempts (runs) and what it logged.")
         p.add_argument("job_id", metavar="JOB_ID", help="The job's id.")
         p.add_argument("--attempt", type=int, help="Only the logs of this attempt.")
-        p.add_argument("--json", action="store_true",
-                       help='Print a JSON object: the job\'s fields, "runs" and "logs".')
+        p.add_argument("--json", action="store_true", help='Print a JSON object: the job\'s fields, "runs" and "logs".')
 
-        for name, text in (("pause", "Pause queues: workers stop claiming from them; running jobs finish."),
-                           ("resume", "Resume paused queues.")):
+        for name, text in (
+            ("pause", "Pause queues: workers stop claiming from them; running jobs finish."),
+            ("resume", "Resume paused queues."),
+        ):
             p = add(name, text)
             p.add_argument("queue_names", nargs="+", metavar="QUEUE", help="Queue name(s), from TASKS QUEUES.")
 
@@ -246,26 +273,49 @@ class Command(BaseCommand):
             p = add(name, text, text + "\nWith several ids, each is tried; the exit status is the first failure's.")
             p.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="Job id(s).")
 
-        p = add("enqueue", "Enqueue a job by its task's dotted path, with JSON arguments; prints its id.",
-                "Enqueue a job by its task's dotted path, with JSON arguments; prints its id.\n"
-                "Example: manage.py jobs enqueue myapp.tasks.send --args '[42]' --kwargs '{\"urgent\": true}'")
+        p = add(
+            "enqueue",
+            "Enqueue a job by its task's dotted path, with JSON arguments; prints its id.",
+            "Enqueue a job by its task's dotted path, with JSON arguments; prints its id.\n"
+            "Example: manage.py jobs enqueue myapp.tasks.send --args '[42]' --kwargs '{\"urgent\": true}'",
+        )
         p.add_argument("path", metavar="TASK_PATH", help="Dotted path of a @task or @django_jobs.job function.")
-        p.add_argument("--args", dest="json_args", metavar="JSON", default="[]", help="Positional arguments as a JSON array (default: []).")
-        p.add_argument("--kwargs", dest="json_kwargs", metavar="JSON", default="{}", help="Keyword arguments as a JSON object (default: {}).")
+        p.add_argument(
+            "--args",
+            dest="json_args",
+            metavar="JSON",
+            default="[]",
+            help="Positional arguments as a JSON array (default: []).",
+        )
+        p.add_argument(
+            "--kwargs",
+            dest="json_kwargs",
+            metavar="JSON",
+            default="{}",
+            help="Keyword arguments as a JSON object (default: {}).",
+        )
         p.add_argument("--queue", "-q", dest="queue_name", metavar="NAME", help="Queue (default: the task's).")
         p.add_argument("--priority", type=int, help="Priority, -100 to 100 (default: the task's).")
         when_group = p.add_mutually_exclusive_group()
         when_group.add_argument("--delay", type=float, metavar="SECONDS", help="Due this many seconds from now.")
-        when_group.add_argument("--run-after", metavar="DATETIME",
-                                help="Due at this ISO 8601 date and time (with an offset, or in TIME_ZONE).")
+        when_group.add_argument(
+            "--run-after",
+            metavar="DATETIME",
+            help="Due at this ISO 8601 date and time (with an offset, or in TIME_ZONE).",
+        )
         p.add_argument("--max-attempts", type=int, help="Attempts before it fails for good (default: the task's).")
-        p.add_argument("--uniqkey", help="At most one live job per function with this key; an existing one's id "
-                                         "is printed instead.")
-        p.add_argument("--json", action="store_true",
-                       help='Print a JSON object: {"id": ..., "created": true|false, "state": ...}.')
+        p.add_argument(
+            "--uniqkey",
+            help="At most one live job per function with this key; an existing one's id is printed instead.",
+        )
+        p.add_argument(
+            "--json", action="store_true", help='Print a JSON object: {"id": ..., "created": true|false, "state": ...}.'
+        )
 
-        p = add("prune", "Delete finished jobs whose keep time (KEEP_FINISHED_FOR, keep_for) is up, "
-                         "with their runs and logs.")
+        p = add(
+            "prune",
+            "Delete finished jobs whose keep time (KEEP_FINISHED_FOR, keep_for) is up, with their runs and logs.",
+        )
         p.add_argument("--json", action="store_true", help='Print {"pruned": N}.')
 
         p = add("clear", "Delete the waiting (ready) jobs of a queue; running and finished ones stay.")
@@ -296,14 +346,17 @@ class Command(BaseCommand):
         except Exception as e:
             raise fail(f"Unknown task backend {alias!r}: {e}", NOT_FOUND) from e
         if not isinstance(instance, DatabaseBackend):
-            raise fail(f"Task backend {alias!r} is {type(instance).__name__}, not django_jobs' DatabaseBackend.",
-                       NOT_FOUND)
+            raise fail(
+                f"Task backend {alias!r} is {type(instance).__name__}, not django_jobs' DatabaseBackend.", NOT_FOUND
+            )
         return instance
 
     def check_queue(self, name):
         if self.backend.queues and name not in self.backend.queues:
-            raise fail(f"Queue {name!r} is not in TASKS[{self.backend.alias!r}]['QUEUES'] "
-                       f"({sorted(self.backend.queues)}).", NOT_FOUND)
+            raise fail(
+                f"Queue {name!r} is not in TASKS[{self.backend.alias!r}]['QUEUES'] ({sorted(self.backend.queues)}).",
+                NOT_FOUND,
+            )
 
     def out(self, text=""):
         self.stdout.write(text)
@@ -338,12 +391,21 @@ class Command(BaseCommand):
         if not rows:
             return self.out("No queues.")
         headers = ["QUEUE", "STATUS", *[f.upper() for f in STATS_FIELDS], "OLDEST DUE"]
-        self.out(table(
-            headers,
-            [[r["queue"], "paused" if r["paused"] else "running", *[r[f] for f in STATS_FIELDS],
-              age(r["oldest_due_age"])] for r in rows],
-            right={h for h in headers[2:]},
-        ))
+        self.out(
+            table(
+                headers,
+                [
+                    [
+                        r["queue"],
+                        "paused" if r["paused"] else "running",
+                        *[r[f] for f in STATS_FIELDS],
+                        age(r["oldest_due_age"]),
+                    ]
+                    for r in rows
+                ],
+                right=set(headers[2:]),
+            )
+        )
 
     def do_list(self, *, queue_name, states, page, per_page, json, **_):
         if queue_name is not None:
@@ -357,20 +419,35 @@ class Command(BaseCommand):
             return self.print_json([job_dict(job) for job in jobs])
         if not jobs:
             return self.out("No jobs.")
-        self.out(table(
-            ["ID", "STATE", "QUEUE", "FUNCTION", "PRIORITY", "ATTEMPTS", "ENQUEUED", "RUN AFTER", "FINISHED"],
-            [[job.pk, job.state, job.queue_name, job.func.path, job.priority, f"{job.attempts}/{job.max_attempts}",
-              when(job.enqueued_at), when(job.run_after), when(job.finished_at)] for job in jobs],
-            right={"ID", "PRIORITY", "ATTEMPTS"},
-        ))
+        self.out(
+            table(
+                ["ID", "STATE", "QUEUE", "FUNCTION", "PRIORITY", "ATTEMPTS", "ENQUEUED", "RUN AFTER", "FINISHED"],
+                [
+                    [
+                        job.pk,
+                        job.state,
+                        job.queue_name,
+                        job.func.path,
+                        job.priority,
+                        f"{job.attempts}/{job.max_attempts}",
+                        when(job.enqueued_at),
+                        when(job.run_after),
+                        when(job.finished_at),
+                    ]
+                    for job in jobs
+                ],
+                right={"ID", "PRIORITY", "ATTEMPTS"},
+            )
+        )
 
     def do_show(self, *, job_id, attempt, json, **_):
         job = queue.get_job(job_id, using=self.using)
         runs = list(JobRun.objects.using(self.using).filter(job_id=job.pk).order_by("attempt"))
         lines = queue.logs(job.pk, attempt=attempt, using=self.using)
         if json:
-            return self.print_json({**job_dict(job), "runs": [run_dict(r) for r in runs],
-                                    "logs": [log_dict(line) for line in lines]})
+            return self.print_json(
+                {**job_dict(job), "runs": [run_dict(r) for r in runs], "logs": [log_dict(line) for line in lines]}
+            )
         data = job_dict(job)
         self.out(f"Job {job.pk}: {job.func.path}")
         fields = [
@@ -406,8 +483,10 @@ class Command(BaseCommand):
             took = ""
             if run.finished_at and run.started_at:
                 took = f" in {(run.finished_at - run.started_at).total_seconds():.3f}s"
-            self.out(f"  #{run.attempt} {run.outcome}{took}  worker {run.worker_id}  started {when(run.started_at)}"
-                     + (f"  exit status {run.exit_status}" if run.exit_status is not None else ""))
+            self.out(
+                f"  #{run.attempt} {run.outcome}{took}  worker {run.worker_id}  started {when(run.started_at)}"
+                + (f"  exit status {run.exit_status}" if run.exit_status is not None else "")
+            )
             if run.exception_class_path or run.message:
                 self.out(f"     {run.exception_class_path}: {run.message}".rstrip(": "))
             for tb_line in run.traceback.rstrip().splitlines():
@@ -449,20 +528,24 @@ class Command(BaseCommand):
             raise fail(f"{failed} of {len(job_ids)} jobs could not be {verb}.", error_code(first_error))
 
     def do_cancel(self, *, job_ids, **_):
-        self._each_job(job_ids, queue.cancel,
-                       lambda job: f"Cancelled job {job.pk}" + (" (its worker is asked to stop it)."
-                                                                if job.worker_id else "."),
-                       "cancelled")
+        self._each_job(
+            job_ids,
+            queue.cancel,
+            lambda job: f"Cancelled job {job.pk}" + (" (its worker is asked to stop it)." if job.worker_id else "."),
+            "cancelled",
+        )
 
     def do_retry(self, *, job_ids, **_):
-        self._each_job(job_ids, queue.retry, lambda job: f"Job {job.pk} is ready again ({job.max_attempts} attempt(s)).",
-                       "retried")
+        self._each_job(
+            job_ids, queue.retry, lambda job: f"Job {job.pk} is ready again ({job.max_attempts} attempt(s)).", "retried"
+        )
 
     def do_run_now(self, *, job_ids, **_):
         self._each_job(job_ids, queue.run_now, lambda job: f"Job {job.pk} is due now.", "made due")
 
-    def do_enqueue(self, *, path, json_args, json_kwargs, queue_name, priority, delay, run_after, max_attempts, uniqkey,
-                   json, **_):
+    def do_enqueue(
+        self, *, path, json_args, json_kwargs, queue_name, priority, delay, run_after, max_attempts, uniqkey, json, **_
+    ):
         import django_jobs
 
         call_args = json_argument(json_args, "args", list)
@@ -516,4 +599,3 @@ def _dumps(value):
 
 def _state(result, using):
     return queue.get_job(result.id, using=using).state
-

@@ -24,7 +24,9 @@ class Command(BaseCommand):
         results = []
         with transaction.atomic():
             order = Order.objects.create(email="ada@example.com", total_cents=4200)  # signal enqueues a receipt
-        results.append(("receipt via post_save signal", Job.objects.filter(func__path__endswith="send_receipt").latest("id").pk))
+        results.append(
+            ("receipt via post_save signal", Job.objects.filter(func__path__endswith="send_receipt").latest("id").pk)
+        )
         results.append(("add(2, 40)", tasks.add.enqueue(2, 40).id))
         results.append(("add(1, 1) with priority 50", tasks.add.using(priority=50).enqueue(1, 1).id))
         results.append(("flaky_report: fails once, then retried", tasks.flaky_report.enqueue("monthly").id))
@@ -51,9 +53,14 @@ class Command(BaseCommand):
         for label, pk in results:
             job = Job.objects.get(pk=pk)
             last_run = job.runs.order_by("-attempt").first()
-            outcome = repr(job.return_value) if job.state == "succeeded" else (
-                f"{last_run.exception_class_path}: {last_run.message}" if last_run else "")
-            self.stdout.write(f"{job.pk:>5}  {label:<42} {job.state:<10} {job.attempts}/{job.max_attempts:<6} {outcome}")
+            outcome = (
+                repr(job.return_value)
+                if job.state == "succeeded"
+                else (f"{last_run.exception_class_path}: {last_run.message}" if last_run else "")
+            )
+            self.stdout.write(
+                f"{job.pk:>5}  {label:<42} {job.state:<10} {job.attempts}/{job.max_attempts:<6} {outcome}"
+            )
         order.refresh_from_db()
         self.stdout.write(f"\nOrder #{order.pk} receipt_sent={order.receipt_sent}")
         call_command("createdemouser")
