@@ -1,0 +1,1 @@
+"""django_jobs benchmark against its peers: ``scripts/bench`` (see docs/performance.md)."""
