@@ -39,8 +39,13 @@ def _backend(backend):
 def enqueue(function_path, args=(), kwargs=None, *, backend="default", **options):
     """
     Enqueue the task registered at ``function_path`` (a dotted path) by name.
-    ``options`` are those of ``Task.using()`` and django_jobs' own
-    (max_attempts, uniqkey, coalesce, expires_at, ...). Returns a TaskResult.
+    ``options`` are those of ``Task.using()`` (priority, queue_name, run_after)
+    and django_jobs' own (max_attempts, uniqkey, coalesce, expires_at, ...).
+
+    Returns a JobResult (a TaskResult); its ``created`` is False when a live
+    job already held the ``uniqkey``, and that job is returned. Raises
+    InvalidJobType (the path names no task, or ``backend`` is not a
+    DatabaseBackend), QueueNotFound, or InvalidJobArguments.
     """
     _backend(backend)
     return _task(function_path, backend, options).enqueue(*args, **(kwargs or {}))
@@ -58,8 +63,9 @@ def _task(task_or_path, backend, options):
 def enqueue_many(calls, *, backend="default"):
     """
     Enqueue many jobs in one transaction and one INSERT. ``calls`` holds
-    ``(task_or_path, args, kwargs)`` triples (args and kwargs may be left out).
-    Returns their TaskResults in order; nothing is written if any is invalid.
+    ``(task_or_path, args, kwargs)`` triples (args and kwargs may be left out),
+    or bare tasks and paths. Returns their TaskResults in order; nothing is
+    written if any is invalid (the first invalid one raises, as ``enqueue``).
     """
     instance = _backend(backend)
     triples = []
@@ -73,7 +79,10 @@ def enqueue_and_run(task_or_path, args=(), kwargs=None, *, backend="default", **
     """
     Add a job already claimed by this process and run it here, now, keeping
     the same records as a worker would (the Go package's AddAndClaim, Bildad's
-    enqueue_and_run). Returns its TaskResult once it has finished.
+    enqueue_and_run). ``options`` are ``enqueue``'s. Returns its TaskResult
+    once the attempt has ended: SUCCESSFUL, FAILED, or READY when it failed or
+    declined with attempts left (a worker runs the next attempt).
+    ``task_started`` and ``task_finished`` are sent; ``task_enqueued`` is not.
     """
     from .runner import run_here
 
@@ -82,42 +91,59 @@ def enqueue_and_run(task_or_path, args=(), kwargs=None, *, backend="default", **
 
 
 def failures(job_id, *, backend="default"):
-    """The job's failed or lost attempts (JobRuns), oldest first: its failure log."""
+    """The job's failed, lost and cancelled attempts (JobRuns), oldest first: its failure log. Raises JobNotFound."""
     from . import queue
 
     return queue.failures(job_id, using=_backend(backend).database)
 
 
 def logs(job_id, attempt=None, *, backend="default"):
-    """What the job logged (JobLog lines), for one attempt or all, in order."""
+    """
+    What the job logged and printed (JobLog lines, INFO and above), for one
+    attempt (``attempt``, counted from 1) or all, in order. Raises JobNotFound.
+    """
     from . import queue
 
     return queue.logs(job_id, attempt=attempt, using=_backend(backend).database)
 
 
 def cancel(job_id, *, backend="default"):
-    """Cancel a job: it never runs if waiting; if running, its worker is asked to stop. Returns the Job."""
+    """
+    Cancel a job: it never runs if waiting; if running, it is cancelled at once
+    (its late result is refused) and its worker is asked to stop it. Returns
+    the Job. Raises JobNotFound, or InvalidTransition for a finished job.
+    """
     from . import queue
 
     return queue.cancel(job_id, using=_backend(backend).database)
 
 
 def retry(job_id, *, backend="default"):
-    """Make a failed, cancelled or expired job ready again with a fresh attempt budget. Returns the Job."""
+    """
+    Make a failed, cancelled or expired job ready again, due now, with a fresh
+    attempt budget (``max_attempts``). Returns the Job. Raises JobNotFound, or
+    InvalidTransition for a job in another state.
+    """
     from . import queue
 
     return queue.retry(job_id, using=_backend(backend).database)
 
 
 def run_now(job_id, *, backend="default"):
-    """Make a ready job due now, skipping its run_after or retry delay. Returns the Job."""
+    """
+    Make a ready job due now, skipping its run_after or retry delay. Returns
+    the Job. Raises JobNotFound, or InvalidTransition for a job that is not ready.
+    """
     from . import queue
 
     return queue.run_now(job_id, using=_backend(backend).database)
 
 
 def pause(queue_name, *, backend="default"):
-    """Stop workers claiming from a queue; jobs keep arriving and running ones finish."""
+    """
+    Stop workers claiming from a queue; jobs keep arriving and running ones
+    finish. Raises QueueNotFound for a queue not in the backend's QUEUES.
+    """
     from . import queue
 
     instance = _backend(backend)

@@ -32,6 +32,12 @@ JOB_OPTIONS = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobTask(Task):
+    """
+    The Task class of DatabaseBackend: what ``@task`` and ``@django_jobs.job``
+    make when the backend is django_jobs'. Django's Task plus the options in
+    ``JOB_OPTIONS``; ``None`` leaves an option to the backend's ``OPTIONS``.
+    """
+
     #: Attempts before the job is failed for good (None: the backend's MAX_ATTEMPTS).
     max_attempts: int | None = None
     #: ``backoff(exception, task_result) -> seconds | None`` (None: stop retrying).
@@ -76,7 +82,9 @@ class JobContext(TaskContext):
     (``task_result``, ``attempt``) plus the job's controls.
     """
 
+    #: The job's id (``task_result.id`` as an int).
     job_id: int
+    #: The worker running this attempt (``host:pid:random``).
     worker_id: str
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
     #: Set by the runner: claims coalesced siblings, ``(limit) -> [ClaimedJob]``.
@@ -131,8 +139,11 @@ class JobContext(TaskContext):
 
 def job(function=None, *, backend=DEFAULT_TASK_BACKEND_ALIAS, **options):
     """
-    ``@job`` / ``@job(max_attempts=5, backoff=..., queue_name=...)``: a Django
-    task with django_jobs' options. The backend must be a DatabaseBackend.
+    ``@job`` / ``@job(max_attempts=5, backoff=..., queue_name=...)``: Django's
+    ``@task``, also taking django_jobs' options (``JOB_OPTIONS``) besides
+    Django's (priority, queue_name, takes_context, backend). Raises
+    InvalidJobType when given django_jobs options while ``backend`` is not a
+    DatabaseBackend.
     """
     from django.tasks import task_backends
 
