@@ -11,6 +11,7 @@ an index serves, and a page costs a fixed number of queries (docs/admin.md).
 import json
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.filters import DateFieldListFilter, SimpleListFilter
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import ActionLocation
@@ -86,7 +87,8 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def num_pages(self):
-        return min(Paginator.num_pages.func(self), self.max_pages)
+        # Paginator's own figure; django-stubs types a cached_property read on its class as the bare function.
+        return min(Paginator.num_pages.func(self), self.max_pages)  # type: ignore[attr-defined]
 
     @property
     def capped(self):
@@ -149,6 +151,8 @@ class FinishedDateFilter(DateFieldListFilter):
 
 
 class JobChangeList(ChangeList):
+    model_admin: "JobAdmin"
+
     def get_results(self, request):
         super().get_results(request)
         # The latest error of each job on the page, in one query.
@@ -406,7 +410,8 @@ class JobAdmin(admin.ModelAdmin):
         jobs = list(Job.objects.using(queryset.db).select_related("func").filter(pk__in=ids[:ACTION_LIMIT]))
         deleted = delete_jobs(ids[:ACTION_LIMIT], using=queryset.db)
         gone = set(deleted)
-        self.log_deletions(request, [job for job in jobs if job.pk in gone])
+        # The rows are gone: the jobs read before. Django iterates over any iterable; django-stubs wants a QuerySet.
+        self.log_deletions(request, [job for job in jobs if job.pk in gone])  # type: ignore[arg-type]
         self.report(
             request, ids, deleted, queryset.db, _("deleted"), _("running jobs cannot be deleted: cancel them first")
         )
@@ -479,10 +484,9 @@ class JobAdmin(admin.ModelAdmin):
 
     def delete_confirmation(self, request, ids):
         handled = ids[:ACTION_LIMIT]
-        by_state = (
+        by_state = dict(
             Job.objects.using(self.using).filter(pk__in=handled).order_by().values_list("state").annotate(n=Count("pk"))
         )
-        by_state = dict(by_state)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Delete jobs?"),
@@ -493,7 +497,7 @@ class JobAdmin(admin.ModelAdmin):
             "limit": ACTION_LIMIT,
             "running": by_state.get(JobState.RUNNING, 0),
             "by_state": [(JobState(s).label, n) for s, n in sorted(by_state.items())],
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across", "0"),
             "action": "delete_jobs",
             "media": self.media,
@@ -535,9 +539,9 @@ class JobAdmin(admin.ModelAdmin):
             .order_by("-attempt")
             .prefetch_related(Prefetch("logs", queryset=lines, to_attr="lines"))
         )
-        for run in runs:
-            run.took = compact_duration(run.finished_at - run.started_at) if run.finished_at else None
-            run.more_lines = len(run.lines) > LOG_LINES_SHOWN
+        for run in runs:  # attributes for the template
+            run.took = compact_duration(run.finished_at - run.started_at) if run.finished_at else None  # type: ignore[attr-defined]
+            run.more_lines = len(run.lines) > LOG_LINES_SHOWN  # type: ignore[attr-defined]
             del run.lines[LOG_LINES_SHOWN:]
         return runs
 
@@ -594,6 +598,8 @@ def delete_jobs(ids, *, using):
 
 
 class FunctionChangeList(ChangeList):
+    model_admin: "FuncMapAdmin"
+
     def get_results(self, request):
         super().get_results(request)
         functions = list(self.result_list)

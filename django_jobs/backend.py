@@ -26,7 +26,7 @@ class DatabaseBackend(BaseTaskBackend):
         self.job_options = Options.from_dict(alias, self.options)
 
     @property
-    def database(self):
+    def database(self) -> str:
         return queue.database_for(self.job_options)
 
     def validate_task(self, task):
@@ -63,7 +63,7 @@ class DatabaseBackend(BaseTaskBackend):
             if task.get_backend() is not self:
                 raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
         with transaction.atomic(using=self.database):
-            func_ids = {}  # one FuncMap look-up per function, not per job
+            func_ids: dict[str, int] = {}  # one FuncMap look-up per function, not per job
             built = [
                 queue.build_job(task, args, kwargs, using=self.database, func_ids=func_ids)
                 for task, args, kwargs in calls

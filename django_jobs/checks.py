@@ -20,7 +20,7 @@ def check_recurring(app_configs=None, **kwargs):
     from .recurring import check_entry, database_backends
 
     errors = []
-    seen = {}  # (database, name) -> backend alias
+    seen: dict[tuple[str, str], str] = {}  # (database, name) -> backend alias
     for alias, backend in database_backends().items():
         recurring = backend.job_options.RECURRING
         if not isinstance(recurring, dict):

@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 
 _local = threading.local()
 
+#: A captured line: (when, level, logger name or "stdout"/"stderr", message).
+LogLine = tuple[datetime, int, str, str]
+
 
 class AttemptLogHandler(logging.Handler):
     def emit(self, record):
@@ -52,7 +55,8 @@ def install(level=logging.INFO):
 @contextmanager
 def capture():
     """Within the block, this thread's log records go to the yielded list."""
-    _local.buffer = lines = []
+    lines: list[LogLine] = []
+    _local.buffer = lines
     _local.pending = {}
     try:
         yield lines

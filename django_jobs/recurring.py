@@ -98,7 +98,7 @@ class Entry:
 
     def options(self):
         """``Task.using()`` options of this entry's jobs (without the uniqkey)."""
-        options = {}
+        options: dict[str, str | int] = {}
         if self.queue_name is not None:
             options["queue_name"] = self.queue_name
         if self.priority is not None:
@@ -314,7 +314,7 @@ def plan(entry, last, now):
     if first is None or first > now:
         return None
     horizon = now - timedelta(seconds=entry.grace)
-    on_time = []
+    on_time: list[datetime] = []
     occurrence = entry.next_after(max(last, horizon))
     while occurrence is not None and occurrence <= now and len(on_time) < MAX_PER_TICK:
         on_time.append(occurrence)

@@ -10,8 +10,9 @@ from .states import TASK_STATUS, RunOutcome
 ERROR_OUTCOMES = {RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED}
 
 
+# django-stubs declares TaskResult a plain dataclass; Django's is frozen.
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobResult(TaskResult):
+class JobResult(TaskResult):  # type: ignore[misc]
     """A TaskResult that also says whether the enqueue created the job."""
 
     #: False when the enqueue found a live job with the same uniqkey and returned it.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from operator import or_
+from typing import Any, cast
 
 from django.db import connections
 from django.db.models import (
@@ -86,7 +87,7 @@ def queue_stats(using, queues=None):
     if queues is not None:
         queues = list(queues)
         jobs = jobs.filter(queue_name__in=queues)
-    counts = defaultdict(dict)
+    counts: defaultdict[str, dict[str, Any]] = defaultdict(dict)
     due = Q(run_after__lte=Now())
     ready = (
         jobs.filter(state=JobState.READY)
@@ -101,11 +102,11 @@ def queue_stats(using, queues=None):
             scheduled=row["waiting"] - row["due"],
             oldest_due_age=None if oldest is None else max(oldest.total_seconds(), 0.0),
         )
-    for row in jobs.filter(state=JobState.RUNNING).values("queue_name").annotate(n=Count("pk")):
-        counts[row["queue_name"]]["running"] = row["n"]
+    for running in jobs.filter(state=JobState.RUNNING).values("queue_name").annotate(n=Count("pk")):
+        counts[running["queue_name"]]["running"] = running["n"]
     finished = jobs.filter(state__in=sorted(FINISHED_STATES)).values("queue_name", "state").annotate(n=Count("pk"))
-    for row in finished:
-        counts[row["queue_name"]][row["state"]] = row["n"]
+    for done in finished:
+        counts[done["queue_name"]][done["state"]] = done["n"]
     names = queues if queues is not None else sorted(counts)
     return [QueueStats(name=name, **counts.get(name, {})) for name in names]
 
@@ -198,10 +199,15 @@ class WorkerStats:
 
 
 def _lease_of(backend):
+    from .backend import DatabaseBackend
+
     try:
-        return task_backends[backend].job_options.lease
-    except (InvalidTaskBackend, AttributeError):  # a backend gone from TASKS, or not ours
-        return timedelta(seconds=Options.LEASE_SECONDS)
+        instance = task_backends[backend]
+    except InvalidTaskBackend:  # a backend gone from TASKS
+        instance = None
+    if isinstance(instance, DatabaseBackend):
+        return instance.job_options.lease
+    return timedelta(seconds=Options.LEASE_SECONDS)  # gone, or not ours
 
 
 def workers(using, *, recent_runs=1000):
@@ -211,7 +217,7 @@ def workers(using, *, recent_runs=1000):
     the running jobs (``django_jobs_lease_idx``), and the latest JobRuns by id.
     """
     now = timezone.now()
-    seen = {}
+    seen: dict[str, dict[str, Any]] = {}
     holding = (
         Job.objects.using(using)
         .order_by()
@@ -220,7 +226,8 @@ def workers(using, *, recent_runs=1000):
         .annotate(n=Count("pk"), lease_left=Max(ExpressionWrapper(F("grabbed_until") - Now(), DurationField())))
     )
     for row in holding:
-        worker = seen.setdefault(row["worker_id"], {"running": 0, "queues": set(), "heartbeat_ago": None})
+        worker_id = cast(str, row["worker_id"])  # not NULL: filtered above
+        worker = seen.setdefault(worker_id, {"running": 0, "queues": set(), "heartbeat_ago": None})
         worker["running"] += row["n"]
         worker["queues"].add(row["queue_name"])
         if row["lease_left"] is not None:
@@ -236,8 +243,8 @@ def workers(using, *, recent_runs=1000):
         .values("worker_id")
         .annotate(last=Max("started_at"))
     )
-    for row in started:
-        seen.setdefault(row["worker_id"], {"running": 0, "queues": set(), "heartbeat_ago": None})["last"] = row["last"]
+    for run in started:
+        seen.setdefault(run["worker_id"], {"running": 0, "queues": set(), "heartbeat_ago": None})["last"] = run["last"]
     result = [
         WorkerStats(
             worker_id=worker_id,
@@ -292,7 +299,7 @@ def last_errors(using, job_ids):
     unique index. (As subqueries of the page's query they would also run for
     every row an OFFSET skips.)
     """
-    errors = {}
+    errors: dict[int, str] = {}
     runs = (
         JobRun.objects.using(using)
         .filter(job_id__in=list(job_ids))
@@ -315,7 +322,7 @@ def function_stats(using, func_ids):
     func_ids = list(func_ids)
     if not func_ids:
         return {}
-    counts = defaultdict(dict)
+    counts: defaultdict[int, dict[str, Any]] = defaultdict(dict)
     rows = (
         Job.objects.using(using)
         .order_by()
@@ -325,7 +332,7 @@ def function_stats(using, func_ids):
     )
     latest = {}
     for row in rows:
-        key = {JobState.READY: "waiting"}.get(row["state"], row["state"])
+        key = "waiting" if row["state"] == JobState.READY else row["state"]
         counts[row["func_id"]][key] = row["n"]
         if row["state"] == JobState.FAILED and row["last"] is not None:
             latest[row["func_id"]] = row["last"]
@@ -335,13 +342,14 @@ def function_stats(using, func_ids):
             .order_by("func_id", "-pk")
             .filter(reduce(or_, (Q(func_id=f, finished_at=at) for f, at in latest.items())), state=JobState.FAILED)
             .annotate(**last_error_subqueries())
-            .values("pk", "func_id", "finished_at", "last_error_class", "last_error_message")
+            # The annotations come as **kwargs: django-stubs cannot see their names.
+            .values("pk", "func_id", "finished_at", "last_error_class", "last_error_message")  # type: ignore[misc]
         )
-        for row in failures:
-            counts[row["func_id"]].setdefault("last_failure_job_id", row["pk"])
-            counts[row["func_id"]].setdefault("last_failure", row["finished_at"])
-            counts[row["func_id"]].setdefault(
-                "last_error", error_text(row["last_error_class"], row["last_error_message"])
+        for failure in failures:
+            counts[failure["func_id"]].setdefault("last_failure_job_id", failure["pk"])
+            counts[failure["func_id"]].setdefault("last_failure", failure["finished_at"])
+            counts[failure["func_id"]].setdefault(
+                "last_error", error_text(failure["last_error_class"], failure["last_error_message"])
             )
     return {func_id: FunctionStats(func_id=func_id, **values) for func_id, values in counts.items()}
 

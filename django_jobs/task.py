@@ -5,12 +5,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskContext, task
 from django.utils.module_loading import import_string
 
 from .exceptions import InvalidJobType
+
+if TYPE_CHECKING:
+    from .backend import DatabaseBackend
 
 #: Options a JobTask adds to Django's Task; each may be set on the decorator
 #: or per enqueue with ``.using(...)``.
@@ -71,12 +74,16 @@ class JobTask(Task):
             raise TypeError(
                 f"using() got unknown option(s) {sorted(unknown)}; django_jobs options are {list(JOB_OPTIONS)}."
             )
-        new = Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend)
+        # Task.using() copies the dataclass: a JobTask (django-stubs says Task).
+        new = cast(
+            "JobTask", Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend)
+        )
         return replace(new, **options) if options else new
 
 
+# django-stubs declares TaskContext (like TaskResult) a plain dataclass; Django's is frozen.
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobContext(TaskContext):
+class JobContext(TaskContext):  # type: ignore[misc]
     """
     The context a ``takes_context=True`` job receives: Django's TaskContext
     (``task_result``, ``attempt``) plus the job's controls.
@@ -129,7 +136,7 @@ class JobContext(TaskContext):
         """
         from .queue import build_job
 
-        backend = self.task_result.task.get_backend()
+        backend = cast("DatabaseBackend", self.task_result.task.get_backend())  # JobContexts are ours
         for call in calls:
             task, args, kwargs = (*call, (), {})[:3] if isinstance(call, (tuple, list)) else (call, (), {})
             if isinstance(task, str):
