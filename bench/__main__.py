@@ -12,6 +12,7 @@ workers' logs under bench/results/<time>/.
 import argparse
 import collections
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -197,10 +198,18 @@ def git_state():
         head = subprocess.run(
             ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "django_jobs"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return head[:100] + (" (django_jobs/ has uncommitted changes)" if dirty else "")
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "django_jobs"], cwd=ROOT, capture_output=True).stdout
+        untracked = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "--", "django_jobs"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        for path in untracked:
+            with open(os.path.join(ROOT, path), "rb") as f:
+                diff += path.encode() + f.read()
+        dirty = f" + uncommitted changes to django_jobs/ (sha1 {hashlib.sha1(diff).hexdigest()[:10]})" if diff else ""
+        return head[:90] + dirty
     except OSError:
         return "?"
 
@@ -527,7 +536,7 @@ def render(results, info, args):
                 return a / b if isinstance(a, float) and isinstance(b, float) and b else None
 
             lines.append(
-                "| W4 drain at depth / W2 drain at 10,000 | "
+                f"| W4 drain at depth / W2 drain at {n['w2']:,} | "
                 + " | ".join(fmt(depth_ratio(s), "x") for s in systems)
                 + " |"
                 + " — |" * len(peers)
