@@ -10,6 +10,10 @@ import signal
 import threading
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from .backend import DatabaseBackend
 
 logger = logging.getLogger("django_jobs.worker")
 
@@ -53,14 +57,14 @@ def child_main(conn, backend_alias):
     logcapture.install()
     logcapture.capture_print()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    backend = task_backends[backend_alias]
+    backend = cast("DatabaseBackend", task_backends[backend_alias])  # the worker's, so ours
     runner = Runner(using=backend.database, options=backend.job_options)
     if limit_mb := backend.job_options.CHILD_MEMORY_LIMIT_MB:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 2**20, limit_mb * 2**20))
-    attempts = queue_module.SimpleQueue()
-    cancel_events = {}
+    attempts: queue_module.SimpleQueue[dict | None] = queue_module.SimpleQueue()
+    cancel_events: dict[int, threading.Event] = {}
 
     def read():
         try:

@@ -27,6 +27,10 @@ class Options:
     GRACE_PERIOD: float = 30.0
     #: Jobs run at once by one worker process (threads, or child processes).
     CONCURRENCY: int = 4
+    #: Most jobs a worker claims beyond its free slots, so that one commit
+    #: records and claims a batch. Only as many as its recent attempts say will
+    #: start within 50 ms. None: 8 times CONCURRENCY; 0: never. Not with ``--processes``.
+    PREFETCH: int | None = None
     #: With child processes: seconds a cancelled job gets to stop before it is killed.
     KILL_GRACE: float = 10.0
     #: With child processes: their address-space limit in MB (RLIMIT_AS); a job
@@ -59,6 +63,8 @@ class Options:
                 raise ImproperlyConfigured(
                     f"TASKS[{alias!r}]['OPTIONS']['QUEUE_CONCURRENCY'][{queue_name!r}] must be an integer >= 1."
                 )
+        if opts.PREFETCH is not None and (not isinstance(opts.PREFETCH, int) or opts.PREFETCH < 0):
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['PREFETCH'] must be None or an integer >= 0.")
         for name in ("LEASE_SECONDS", "POLL_INTERVAL", "SCHEDULER_INTERVAL"):
             if getattr(opts, name) <= 0:
                 raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be > 0.")

@@ -72,7 +72,17 @@ class Job(models.Model):
     class Meta:
         verbose_name = _("job")
         indexes = [
-            # The claim query: due jobs of a queue, highest priority first.
+            # The claim query of a worker of every queue: due unlimited jobs,
+            # highest priority first, read in order so a claim stops after
+            # ``limit`` rows however many wait.
+            models.Index(
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                name="django_jobs_claim_any_idx",
+                condition=Q(state=JobState.READY, concurrency_key__isnull=True),
+            ),
+            # The same for a worker of some queues; also per-queue counts of ready jobs.
             models.Index(
                 "queue_name",
                 models.F("priority").desc(),

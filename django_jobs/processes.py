@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import signal
 import time
+from typing import Any
 
 from . import queue
 from .child import child_main, encode_claimed
@@ -36,7 +37,10 @@ class ChildProcess:
 
     def __init__(self, *, backend, using, kill_grace):
         self.backend, self.using, self.kill_grace = backend, using, kill_grace
-        self.process = self.conn = None
+        # The child and our end of its pipe, None while no child runs: run() starts one first. Any, not
+        # Optional: mypy cannot see that _start() has set them.
+        self.process: Any = None
+        self.conn: Any = None
 
     def _start(self):
         context = multiprocessing.get_context("spawn")

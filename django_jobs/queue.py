@@ -20,7 +20,7 @@ from django.dispatch import receiver
 from . import states
 from .arguments import as_json
 from .db import get_ops
-from .db.base import KILL_MARGIN, ClaimedJob
+from .db.base import KILL_MARGIN, ClaimBatch, ClaimedJob
 from .exceptions import (
     InvalidJobArguments,
     InvalidJobType,
@@ -41,8 +41,8 @@ def database_for(options):
 
 # -- the function map ------------------------------------------------------------
 
-_func_ids = {}  # (alias, path) -> id
-_func_paths = {}  # (alias, id) -> path
+_func_ids: dict[tuple[str, str], int] = {}  # (alias, path) -> id
+_func_paths: dict[tuple[str, int], str] = {}  # (alias, id) -> path
 
 
 def func_id(path, using):
@@ -199,7 +199,7 @@ def insert_many(jobs, *, using):
     with transaction.atomic(using=using):
         plain = [job for job in jobs if job.uniqkey is None]
         Job.objects.using(using).bulk_create(plain)
-        keyed = {}
+        keyed: dict[tuple[int, str], Job] = {}
         for job in jobs:
             if job.uniqkey is not None:
                 keyed.setdefault((job.func_id, job.uniqkey), job)
@@ -246,11 +246,35 @@ def claim(*, worker_id, queues, limit, lease, using, queue_limits=None, limited=
     claimed = get_ops(using).claim(
         worker_id=worker_id, queues=queues, limit=limit, lease=lease, queue_limits=queue_limits, limited=limited
     )
+    _name_functions(claimed, using)
+    return claimed
+
+
+def _name_functions(claimed, using):
     if claimed:
         paths = func_paths({c.func_id for c in claimed}, using)
         for c in claimed:
             c.func_path = paths[c.func_id]
-    return claimed
+
+
+def complete_and_claim(succeeded, *, worker_id, limit, using, **claim_options):
+    """
+    One transaction that records finished attempts and claims the next jobs:
+    what lets a busy worker commit once per batch instead of twice per job.
+
+    ``succeeded``: ``(ClaimedJob, return_value)`` of attempts that returned
+    (no log lines, no replace_with: those are reported one by one by
+    ``complete``). Each is still guarded by (id, attempt, worker_id): an
+    attempt cancelled or taken back meanwhile is not recorded.
+    ``claim_options`` and ``limit`` are ``claim``'s. Returns
+    ``(ids recorded as succeeded, ClaimBatch)``.
+    """
+    ops = get_ops(using)
+    with ops.write_transaction():
+        recorded = ops.complete_many(worker_id, succeeded) if succeeded else set()
+        claimed = ops.claim(worker_id=worker_id, limit=limit, **claim_options) if limit > 0 else ClaimBatch()
+    _name_functions(claimed, using)
+    return recorded, claimed
 
 
 def heartbeat(*, worker_id, job_ids, lease, using):

@@ -38,7 +38,7 @@ def error_info(exc):
 
 def running_result(claimed, task, using):
     """A TaskResult of the attempt in progress, for context and signals."""
-    job = Job(
+    job = Job(  # type: ignore[misc]  # never saved: run_after=None, which the column refuses, is not written
         pk=claimed.id,
         backend=claimed.backend,
         queue_name=claimed.queue_name,
@@ -73,11 +73,15 @@ class Outcome:
 class Runner:
     """Runs claimed attempts for one worker; safe to call from several threads."""
 
-    def __init__(self, *, using, options, track=None):
+    def __init__(self, *, using, options, track=None, complete_later=None):
         self.using = using
         self.options = options
         #: ``track(claimed, running: bool)``: the worker's in-flight bookkeeping (leases, cancels).
         self.track = track or (lambda claimed, running: None)
+        #: ``complete_later(claimed, result, outcome)``: takes over the report of
+        #: attempts that simply returned, to record them in a batch (the worker's
+        #: ``queue.complete_and_claim``), then call ``announce``. None: report each now.
+        self.complete_later = complete_later
         #: The exception class path of the last failed attempt this runner reported.
         self.last_error = ""
 
@@ -157,6 +161,9 @@ class Runner:
     def _report(self, claimed, result, outcome, logs, replacements):
         """Report ``outcome`` for ``claimed``; returns a description for the log line."""
         description = outcome.kind
+        if self.complete_later is not None and outcome.kind == "succeeded" and not logs and not replacements:
+            self.complete_later(claimed, result, outcome)
+            return description
         try:
             if outcome.kind == "succeeded":
                 queue.complete(claimed, outcome.value, logs=list(logs), replacements=replacements, using=self.using)
@@ -191,11 +198,15 @@ class Runner:
         finally:
             if claimed is not None:
                 self.track(claimed, False)
+        self.announce(result, outcome, description)
+        return description
+
+    def announce(self, result, outcome, description):
+        """Send task_finished for a reported attempt (``result`` None: nothing to announce)."""
         if result is not None:
             task_finished.send(
                 sender=type(result.task.get_backend()), task_result=self._finished(result, outcome, description)
             )
-        return description
 
     @staticmethod
     def _finished(result, outcome, description):

@@ -1,6 +1,14 @@
 """
 The worker loop: wait for work, claim up to the free capacity, run each job
 in a thread, renew leases, and stop gracefully.
+
+Batching: an attempt that simply returns is not committed by its job thread.
+The loop records all such attempts and claims the next jobs in one
+transaction (``queue.complete_and_claim``), so a busy worker commits once per
+batch rather than twice per job. While its jobs are short it also claims a
+few beyond its free slots (``PREFETCH``), which makes the batches larger. A
+worker that dies with successes not yet recorded loses nothing: their leases
+expire and the jobs run again (at least once, as after any crash).
 """
 
 import logging
@@ -10,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from django.db import connections
 from django.utils.crypto import get_random_string
@@ -21,7 +30,18 @@ from .processes import ChildProcess
 from .runner import Runner
 from .scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from .db.base import ClaimedJob
+
 logger = logging.getLogger("django_jobs.worker")
+
+#: A job claimed ahead should start within about this many seconds: the
+#: prefetch is sized from the attempts' moving-average duration, so short jobs
+#: are claimed in batches and slow ones are not held while another worker idles.
+PREFETCH_WAIT = 0.05
+#: While jobs run, the loop looks for new ones and records finished ones at
+#: least this often (seconds); a freed slot wakes it at once.
+BUSY_WAIT = 0.02
 
 
 def new_worker_id():
@@ -53,16 +73,22 @@ class Worker:
         self.processes = processes
         self.backend = backend
         self.children = {}  # job id -> ChildProcess running it
-        self.runner = Runner(using=using, options=options, track=self._track)
+        self.runner = Runner(
+            using=using, options=options, track=self._track, complete_later=None if processes else self._complete_later
+        )
+        #: Attempts that returned, to be recorded by the next complete_and_claim: (claimed, result, outcome).
+        self.succeeded = []
+        self.prefetch = 0 if processes else (8 * self.concurrency if options.PREFETCH is None else options.PREFETCH)
+        self.recent_duration = None  # moving average of attempt durations (seconds)
         self.stopping = threading.Event()
         self.slot_freed = threading.Event()
         self.in_flight = {}  # job id -> ClaimedJob (coalesced siblings too)
         self.cancel_events = {}  # job id -> threading.Event
-        self.running = 0  # attempts on job threads (what concurrency limits)
+        self.running = 0  # claimed attempts not yet returned (queued for a thread, or running on one)
         self.lock = threading.Lock()
         self.next_cancel_check = 0.0
         self.next_limited_check = 0.0
-        self.work = queue_module.SimpleQueue()
+        self.work: queue_module.SimpleQueue[ClaimedJob | None] = queue_module.SimpleQueue()
         self.threads = []
         self.scheduler = Scheduler(using=using, options=options, worker_id=self.worker_id)
 
@@ -106,16 +132,18 @@ class Worker:
             while not self.stopping.is_set():
                 self.scheduler.tick()
                 self._check_cancelled()
-                free = self.concurrency - self.running
-                claimed = self._claim(free) if free > 0 else []
-                if self.burst and not claimed and not self.running:
+                free = self.concurrency + self._prefetch() - self.running
+                claimed = self._report_and_claim(max(free, 0))
+                if self.burst and not claimed and not self.running and not self.succeeded:
                     break
                 if free > 0 and len(claimed) == free:
                     continue  # there may be more: fill the freed slots first
-                if self.running >= self.concurrency or (self.burst and self.running):
-                    self.slot_freed.wait(self.options.POLL_INTERVAL)
+                if self.running:
+                    # Wake when a slot frees; meanwhile hear of new jobs and cancels.
+                    self.slot_freed.wait(self.options.POLL_INTERVAL if free <= 0 else BUSY_WAIT)
                     self.slot_freed.clear()
-                elif not claimed:
+                    self._check_cancelled(listener.wait(0))
+                elif not claimed and not self.succeeded:
                     self._check_cancelled(listener.wait(self.options.POLL_INTERVAL))
         finally:
             self._shutdown()
@@ -124,28 +152,49 @@ class Worker:
         logger.info("Worker %s stopped.", self.worker_id)
         return 0
 
-    def _claim(self, free):
+    def _prefetch(self):
+        """How many jobs to claim beyond the free slots: as many as start within PREFETCH_WAIT."""
+        if self.recent_duration is None:
+            return 0
+        fits = self.concurrency * PREFETCH_WAIT / max(self.recent_duration, 1e-4)
+        return min(self.prefetch, int(fits))
+
+    def _complete_later(self, claimed, result, outcome):
+        """Runner hook (job threads): keep a returned attempt for the next complete_and_claim."""
+        with self.lock:
+            self.succeeded.append((claimed, result, outcome))
+
+    def _report_and_claim(self, free):
+        """Record the attempts that returned and claim up to ``free`` jobs, in one transaction."""
+        with self.lock:
+            succeeded, self.succeeded = self.succeeded, []
+        if not succeeded and free <= 0:
+            return []
         # Limited jobs need a costlier claim: look for them at every claim while
         # there are some, else once per POLL_INTERVAL.
         now = time.monotonic()
         limited = bool(self.options.QUEUE_CONCURRENCY) or now >= self.next_limited_check
         try:
-            claimed = queue.claim(
+            recorded, claimed = queue.complete_and_claim(
+                [(claimed, outcome.value) for claimed, _result, outcome in succeeded],
                 worker_id=self.worker_id,
                 queues=self.queues,
                 limit=free,
                 lease=self.options.lease,
                 using=self.using,
                 queue_limits=self.options.QUEUE_CONCURRENCY,
-                limited=limited,
+                limited=limited and free > 0,
             )
-            if limited and not claimed.limited_candidates:
+            if limited and free > 0 and not claimed.limited_candidates:
                 self.next_limited_check = now + self.options.POLL_INTERVAL
         except Exception as e:
             logger.warning("Claiming failed (%s); retrying in %ss.", e, self.options.POLL_INTERVAL)
             connections[self.using].close()
+            with self.lock:  # still held by their leases: recorded at the next try
+                self.succeeded[:0] = succeeded
             self.stopping.wait(self.options.POLL_INTERVAL)
             return []
+        self._announce(succeeded, recorded)
         with self.lock:
             self.running += len(claimed)
         for job in claimed:
@@ -153,6 +202,18 @@ class Worker:
         for job in claimed:
             self.work.put(job)
         return claimed
+
+    def _announce(self, succeeded, recorded):
+        for claimed, result, outcome in succeeded:
+            self._track(claimed, False)
+            if claimed.id in recorded:
+                self.runner.announce(result, outcome, "succeeded")
+            else:
+                logger.warning(
+                    "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
+                    claimed.id,
+                    claimed.attempt,
+                )
 
     def _start_threads(self):
         for i in range(self.concurrency):
@@ -176,6 +237,13 @@ class Worker:
     def _run_one(self, claimed, child=None):
         # No close_old_connections() here: with CONN_MAX_AGE = 0 it would
         # reconnect for every job. A connection that fails is closed below.
+        event = self.cancel_events.get(claimed.id)
+        if self.stopping.is_set() or (event is not None and event.is_set()):
+            # Claimed ahead (prefetch) and not started: given back at shutdown,
+            # or cancelled while it waited (and so finished already).
+            self._give_back(claimed, release=self.stopping.is_set())
+            return
+        started = time.monotonic()
         try:
             if child is None:
                 self.runner.run(claimed, self.cancel_events.get(claimed.id))
@@ -197,10 +265,14 @@ class Worker:
             logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
             connections[self.using].close()
         finally:
+            took = time.monotonic() - started
+            self.recent_duration = took if self.recent_duration is None else 0.8 * self.recent_duration + 0.2 * took
             self.children.pop(claimed.id, None)
-            self._track(claimed, False)
             with self.lock:
+                awaiting_record = any(c is claimed for c, _result, _outcome in self.succeeded)
                 self.running -= 1
+            if not awaiting_record:  # else its lease is renewed until it is recorded
+                self._track(claimed, False)
             self.slot_freed.set()
 
     def _track(self, claimed, running):
@@ -254,12 +326,34 @@ class Worker:
             if self.stopping.is_set():
                 time.sleep(min(interval, 1.0))
 
+    def _give_back(self, claimed, *, release):
+        """A claimed job this worker will not start: released (attempt not spent), or just forgotten."""
+        if release:
+            try:
+                queue.release(claimed, using=self.using)
+            except JobNotClaimed:
+                pass
+            except Exception:
+                logger.exception("Releasing job %s failed; its lease will expire.", claimed.id)
+        self._track(claimed, False)
+        with self.lock:
+            self.running -= 1
+        self.slot_freed.set()
+
     def _shutdown(self):
-        """Let in-flight jobs finish within the grace period; release the rest."""
+        """Give back jobs not started; let running ones finish within the grace period; release the rest."""
+        while True:
+            try:
+                claimed = self.work.get_nowait()
+            except queue_module.Empty:
+                break
+            self._give_back(claimed, release=True)
         deadline = time.monotonic() + self.grace_period
         while self.in_flight and time.monotonic() < deadline:
+            self._report_and_claim(0)
             self.slot_freed.wait(min(0.2, max(0.0, deadline - time.monotonic())))
             self.slot_freed.clear()
+        self._report_and_claim(0)
         self.stopping.set()
         with self.lock:
             left = list(self.in_flight.values())

@@ -1,11 +1,17 @@
 """The SQL that differs per database, behind one small interface (``base.DatabaseOps``)."""
 
+from typing import TYPE_CHECKING
+
 from django.db import connections
+
+if TYPE_CHECKING:
+    from .base import DatabaseOps
 
 
 def get_ops(using):
     """The DatabaseOps for database alias ``using``."""
     vendor = connections[using].vendor
+    ops_class: type[DatabaseOps]
     if vendor == "postgresql":
         from .postgresql import PostgreSQLOps as ops_class
     elif vendor == "sqlite":

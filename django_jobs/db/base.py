@@ -78,7 +78,7 @@ CLAIM_COLUMNS = (
 
 
 class DatabaseOps:
-    vendor = None
+    vendor: str | None = None
 
     def __init__(self, using):
         self.using = using
@@ -114,7 +114,7 @@ class DatabaseOps:
         on that resource (it holds the resource's lock).
         """
         counts = dict(running)
-        chosen = []
+        chosen: list[int] = []
         for job_id, key, key_limit, queue_name in candidates:
             if len(chosen) >= limit:
                 break
@@ -128,6 +128,28 @@ class DatabaseOps:
                     counts[r] = counts.get(r, 0) + 1
                 chosen.append(job_id)
         return chosen
+
+    # -- reporting ----------------------------------------------------------
+    def complete_many(self, worker_id, succeeded):
+        """
+        Record attempts that returned: ``succeeded`` is ``(ClaimedJob, return
+        value)`` pairs. Each job moves to succeeded, and its run with it, only
+        while this attempt holds it (state running, same attempt, same
+        worker): the guard of ``queue.complete``, for a batch at once. Runs in
+        the caller's transaction. Returns the ids recorded.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def _done_rows(succeeded):
+        """(id, attempt, return value as JSON text or None) for complete_many's VALUES."""
+        return [
+            (claimed.id, claimed.attempt, None if value is None else json.dumps(value)) for claimed, value in succeeded
+        ]
+
+    def write_transaction(self):
+        """A context manager: one transaction in which claims (and reports) are made together."""
+        raise NotImplementedError
 
     def announce_cancel(self, job_id):
         """Tell the worker running ``job_id`` that it was cancelled (in the caller's transaction)."""

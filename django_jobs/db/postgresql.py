@@ -32,6 +32,29 @@ CANCEL_CHANNEL = "django_jobs_cancel"
 #: Advisory lock key of the scheduler leader ("djobs" in ASCII).
 LEADER_LOCK_KEY = 0x646A6F6273
 
+#: Records attempts that returned (their rows in ``done``), and their runs, in one statement.
+COMPLETE_MANY_SQL = """
+WITH done (id, attempt, value) AS (VALUES {values}),
+recorded AS (
+    UPDATE {job} AS job SET
+        state = 'succeeded',
+        finished_at = statement_timestamp(),
+        keep_until = statement_timestamp() + job.keep_for,
+        grabbed_until = NULL,
+        return_value = done.value::jsonb,
+        exit_status = 0
+    FROM done
+    WHERE job.id = done.id AND job.attempts = done.attempt
+      AND job.state = 'running' AND job.worker_id = %s
+    RETURNING job.id, job.attempts
+), runs AS (
+    UPDATE {run} AS run SET outcome = 'succeeded', finished_at = statement_timestamp(), exit_status = 0
+    FROM recorded
+    WHERE run.job_id = recorded.id AND run.attempt = recorded.attempts
+)
+SELECT id FROM recorded
+"""
+
 #: Shared by both claim paths: which ready rows are due and may be claimed.
 DUE = """
     state = 'ready' AND run_after <= statement_timestamp()
@@ -132,7 +155,7 @@ class PostgreSQLOps(DatabaseOps):
         rows = []
         considered = 0
         if limited:
-            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+            with transaction.atomic(using=self.using, savepoint=False), self.connection.cursor() as cursor:
                 considered, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
                 if ids:
                     cursor.execute(
@@ -173,6 +196,22 @@ class PostgreSQLOps(DatabaseOps):
             cursor.execute(RUNNING_BY_QUEUE.format(**tables), [limited_queues])
             running.update({("queue", q): n for q, n in cursor.fetchall()})
         return len(candidates), self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
+
+    def complete_many(self, worker_id, succeeded):
+        from ..models import Job, JobRun
+
+        rows = self._done_rows(succeeded)
+        sql = COMPLETE_MANY_SQL.format(
+            values=", ".join(["(%s::bigint, %s::integer, %s::text)"] * len(rows)),
+            job=self.qn(Job._meta.db_table),
+            run=self.qn(JobRun._meta.db_table),
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [*(v for row in rows for v in row), worker_id])
+            return {job_id for (job_id,) in cursor.fetchall()}
+
+    def write_transaction(self):
+        return transaction.atomic(using=self.using, savepoint=False)
 
     def announce_cancel(self, job_id):
         with self.connection.cursor() as cursor:

@@ -63,6 +63,25 @@ RUNNING = """
     WHERE state = 'running' AND queue_name IN ({limited_queues}) GROUP BY queue_name
 """
 
+#: Records attempts that returned (their rows in the VALUES list); then their runs.
+COMPLETE_MANY_SQL = """
+WITH done (id, attempt, value) AS (VALUES {values})
+UPDATE {job} SET
+    state = 'succeeded',
+    finished_at = %s,
+    keep_until = CASE WHEN keep_for IS NULL THEN NULL ELSE django_format_dtdelta('+', %s, keep_for) END,
+    grabbed_until = NULL,
+    return_value = done.value,
+    exit_status = 0
+FROM done
+WHERE {job}.id = done.id AND {job}.attempts = done.attempt AND state = 'running' AND worker_id = %s
+RETURNING {job}.id, {job}.attempts
+"""
+COMPLETE_RUNS_SQL = """
+UPDATE {run} SET outcome = 'succeeded', finished_at = %s, exit_status = 0
+WHERE (job_id, attempt) IN (VALUES {values})
+"""
+
 INSERT_RUN_SQL = """
 INSERT INTO {run} (job_id, attempt, worker_id, started_at, outcome,
                    exception_class_path, message, traceback)
@@ -140,11 +159,31 @@ class SQLiteOps(DatabaseOps):
         rows.sort(key=lambda row: (-row[CLAIM_COLUMNS.index("priority")], row[0]))
         return self._claimed(worker_id, rows, len(candidates))
 
+    def complete_many(self, worker_id, succeeded):
+        from ..models import Job, JobRun
+
+        now = self.connection.ops.adapt_datetimefield_value(timezone.now())
+        rows = self._done_rows(succeeded)
+        job, run = self.qn(Job._meta.db_table), self.qn(JobRun._meta.db_table)
+        with self.write_transaction() as cursor:
+            cursor.execute(
+                COMPLETE_MANY_SQL.format(values=", ".join(["(%s, %s, %s)"] * len(rows)), job=job),
+                [*(v for row in rows for v in row), now, now, worker_id],
+            )
+            recorded = cursor.fetchall()
+            if recorded:
+                cursor.execute(
+                    COMPLETE_RUNS_SQL.format(values=", ".join(["(%s, %s)"] * len(recorded)), run=run),
+                    [now, *(v for row in recorded for v in row)],
+                )
+        return {job_id for job_id, _attempt in recorded}
+
     def write_transaction(self):
         return ImmediateTransaction(self.connection)
 
     def _datetime(self, value):
-        return self.connection.ops.convert_datetimefield_value(value, None, self.connection) if value else value
+        # SQLite's DatabaseOperations has the converter; django-stubs types connection.ops as their base class.
+        return self.connection.ops.convert_datetimefield_value(value, None, self.connection) if value else value  # type: ignore[attr-defined]
 
     def _duration(self, value):
         from datetime import timedelta
@@ -163,9 +202,9 @@ class ImmediateTransaction:
 
     def __enter__(self):
         self.connection.ensure_connection()
-        if self.connection.in_atomic_block:
-            # Already inside the caller's transaction (a test, or atomic()):
-            # its write lock, if any, is the one we would take.
+        if self.connection.in_atomic_block or self.connection.connection.in_transaction:
+            # Already inside the caller's transaction (a test, atomic(), or an
+            # outer write_transaction): its write lock is the one we would take.
             self.nested = True
             self.cursor = self.connection.cursor()
             return self.cursor
