@@ -37,6 +37,7 @@ LABELS = {
     "djq": "django-q2",
     "bare": "bare INSERT+COMMIT",
 }
+SHALLOW = 10_000  # W4's reference depth
 WORKLOADS = ["w1", "w1b", "w2", "w3", "w4", "w5a", "w5b", "sqlite", "pgbench"]
 
 # Polling interval per system. django_jobs and procrastinate wake on LISTEN/NOTIFY (their poll
@@ -59,6 +60,12 @@ def parse():
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"), help="where results go")
     p.add_argument("--keep-cluster", action="store_true", help="leave the PostgreSQL cluster running")
     p.add_argument("--profile", action="store_true", help="also profile our worker (W2) and enqueue (W1) with py-spy")
+    p.add_argument(
+        "--render",
+        nargs="+",
+        metavar="DIR",
+        help="only print the table of earlier runs' result directories; a later one's cells replace an earlier's",
+    )
     args = p.parse_args()
     args.systems = [s for s in args.systems.split(",") if s]
     args.only = [w for w in args.only.split(",") if w] or list(WORKLOADS)
@@ -150,8 +157,8 @@ class Runner:
         pg.recreate(db, template=template or f"tmpl_{system}", file_copy=file_copy)
         return db
 
-    def deep_template(self, system, depth):
-        name = f"deep_{system}"
+    def deep_template(self, system, depth, prefix="deep"):
+        name = f"{prefix}_{system}"
         pg.recreate(name, template=f"tmpl_{system}")
         t0 = time.time()
         res = self.driver(system, "fill_sql", self.env(system, dbname=name), timeout=1800, n=depth)
@@ -214,8 +221,40 @@ def git_state():
         return "?"
 
 
+def render_dirs(dirs):
+    """The table of several runs: the first gives machine and settings, later runs replace the cells they measured."""
+    with open(os.path.join(dirs[0], "info.json")) as f:
+        info = json.load(f)
+    args = argparse.Namespace(**info["args"])
+    by_cell = {}
+    notes = []
+    for d in dirs:
+        with open(os.path.join(d, "results.jsonl")) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        cells = {}
+        for row in rows:
+            cells.setdefault(row["cell"], []).append(row)
+        by_cell.update(cells)
+        if d != dirs[0]:
+            with open(os.path.join(d, "info.json")) as f:
+                later = json.load(f)
+            for s in later["args"]["systems"]:
+                if s not in args.systems:
+                    args.systems.append(s)
+            info["settings"].update(later.get("settings", {}))
+            notes.append(
+                f"Cells re-measured in run {later['started']} (git {later['git']}; load before {later['load_before']}, "
+                f"after {later.get('load_after')}): {', '.join(sorted(cells))}"
+            )
+    results = [row for rows in by_cell.values() for row in rows]
+    return render(results, info, args) + "".join(f"\n{n}\n" for n in notes)
+
+
 def main():
     args = parse()
+    if args.render:
+        print(render_dirs(args.render))
+        return
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     outdir = os.path.join(args.out, stamp)
     os.makedirs(outdir, exist_ok=True)
@@ -279,6 +318,8 @@ def run_all(r, args, systems, info):
             res = r.deep_template(system, args.depth)
             info["w4_fill"][system] = res.get("fill_seconds_total", res.get("error"))
             print(f"  {system}: {info['w4_fill'][system]}", flush=True)
+            # The same fill, drain and window at W2's depth: the reference of the depth ratio.
+            r.deep_template(system, SHALLOW, prefix="shallow")
 
     for rep in range(1, args.reps + 1):
         print(f"== repetition {rep}/{args.reps} ({(time.time() - t_start) / 60:.1f} min so far)", flush=True)
@@ -306,10 +347,11 @@ def run_all(r, args, systems, info):
             if "w4" in only and rep <= args.w4_reps:
                 if not isinstance(info["w4_fill"].get(system), float):
                     continue
-                db = r.fresh(system, template=f"deep_{system}", file_copy=True)
-                res = r.driver(system, "w4", env(db), slots=args.slots, seconds=args.w4_seconds, timeout=900)
-                r.record(res, f"w4 {system}", rep)
-                pg.drop(db)
+                for prefix, cell in (("deep", "w4"), ("shallow", "w4s")):
+                    db = r.fresh(system, template=f"{prefix}_{system}", file_copy=True)
+                    res = r.driver(system, "w4", env(db), slots=args.slots, seconds=args.w4_seconds, timeout=900)
+                    r.record(res, f"{cell} {system}", rep)
+                    pg.drop(db)
             if "w5a" in only:
                 r.record(
                     r.driver(system, "w5a", env(r.fresh(system)), n=args.n["w5a"], slots=args.slots),
@@ -328,6 +370,7 @@ def run_all(r, args, systems, info):
     if "w4" in only:
         for system in systems:
             pg.drop(f"deep_{system}")
+            pg.drop(f"shallow_{system}")
 
     if args.profile and "ours" in systems:
         profile_ours(r, args, info)
@@ -390,6 +433,14 @@ def profile_ours(r, args, info):
         if os.path.exists(out1):
             report.append(f"W1 under py-spy: {fmt(res.get('rate'))} jobs/s")
             report.append(profsummary.summarize(out1, jobs=n1 + 20, top=40, within=["w1"]))
+        out1b = os.path.join(r.outdir, "profile-w1b-bulk.json")
+        wrap = [spy, "record", "-o", out1b, "-f", "speedscope", *SPY_OPTS, "--"]
+        n1b = args.n["w1b"]
+        res = r.driver("ours", "w1b", r.env("ours", dbname=r.fresh("ours")), n=n1b, batch=1000, wrap=wrap)
+        r.record(res, "profile w1b ours", 1)
+        if os.path.exists(out1b):
+            report.append(f"W1b under py-spy: {fmt(res.get('rate'))} jobs/s")
+            report.append(profsummary.summarize(out1b, jobs=n1b, top=40, within=["enqueue_bulk"]))
     else:
         print("py-spy is not installed in this environment: no profile", flush=True)
 
@@ -529,23 +580,34 @@ def render(results, info, args):
         row("W3 pick-up p99 (ms) ↓", lambda s: cell(f"w3 {s}", "p99"), "ms")
     if "w4" in only:
         row(f"W4 drain with {args.depth:,} waiting (jobs/s)", lambda s: cell(f"w4 {s}"))
-        if "w2" in only:
+        # The reference: the same fill and window at 10,000 (w4s), or in older runs W2's drain.
+        ref = "w4s" if any(k.startswith("w4s ") for k in by) else "w2"
+        if ref == "w4s":
+            row(f"W4 drain with {SHALLOW:,} waiting, same fill and window (jobs/s)", lambda s: cell(f"w4s {s}"))
 
-            def depth_ratio(s):
-                a, b = cell(f"w4 {s}"), cell(f"w2 {s}")
-                return a / b if isinstance(a, float) and isinstance(b, float) and b else None
+        def depth_ratio(s):
+            a, b = cell(f"w4 {s}"), cell(f"{ref} {s}")
+            return a / b if isinstance(a, float) and isinstance(b, float) and b else None
 
-            lines.append(
-                f"| W4 drain at depth / W2 drain at {n['w2']:,} | "
-                + " | ".join(fmt(depth_ratio(s), "x") for s in systems)
-                + " |"
-                + " — |" * len(peers)
-            )
+        lines.append(
+            f"| W4 drain rate at {args.depth:,} / at {SHALLOW if ref == 'w4s' else n['w2']:,}"
+            + ("" if ref == "w4s" else " (W2)")
+            + " | "
+            + " | ".join(fmt(depth_ratio(s), "x") for s in systems)
+            + " |"
+            + " — |" * len(peers)
+        )
         row(
-            f"W4 worker peak RSS over the {args.w4_seconds} s drain at depth (MB) ↓",
+            f"W4 worker peak RSS, {args.w4_seconds} s drain at {args.depth:,} (MB) ↓",
             lambda s: cell(f"w4 {s}", "rss_peak_mb"),
             "MB",
         )
+        if ref == "w4s":
+            row(
+                f"W4 worker peak RSS, drain at {SHALLOW:,} (MB) ↓",
+                lambda s: cell(f"w4s {s}", "rss_peak_mb"),
+                "MB",
+            )
     if "w5a" in only:
         row(f"W5a {n['w5a']:,} jobs, 20% fail once and are retried (jobs/s)", lambda s: cell(f"w5a {s}"))
     if "w5b" in only:
