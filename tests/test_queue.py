@@ -182,3 +182,51 @@ def test_database_time_is_used_for_run_after():
     r = jobs.add.enqueue(1, 2)
     job = Job.objects.annotate(db_now=Now()).get(pk=r.id)
     assert abs((job.db_now - job.run_after).total_seconds()) < 5
+
+
+# -- recording a batch of successes with the next claim --------------------------------------------
+
+
+def complete_and_claim(succeeded, worker="w1", limit=0):
+    return queue.complete_and_claim(
+        succeeded, worker_id=worker, limit=limit, queues=None, lease=LEASE, using="default", limited=False
+    )
+
+
+def test_complete_and_claim_records_successes_and_claims_in_one_go():
+    JobFactory.create_batch(3, keep_for=timedelta(days=1))
+    first, second, third = claim(limit=3)
+    waiting = JobFactory()
+    recorded, claimed = complete_and_claim([(first, {"n": 1}), (second, None), (third, [1, "x"])], limit=5)
+    assert recorded == {first.id, second.id, third.id}
+    assert [c.id for c in claimed] == [waiting.pk] and claimed[0].func_path == "tests.testapp.jobs.add"
+    jobs_by_id = Job.objects.in_bulk([first.id, second.id, third.id])
+    assert [jobs_by_id[c.id].return_value for c in (first, second, third)] == [{"n": 1}, None, [1, "x"]]
+    for job in jobs_by_id.values():
+        assert (job.state, job.exit_status, job.grabbed_until) == (JobState.SUCCEEDED, 0, None)
+        assert job.keep_until - job.finished_at == timedelta(days=1)
+        run = job.runs.get()
+        assert (run.outcome, run.exit_status) == (RunOutcome.SUCCEEDED, 0) and run.finished_at is not None
+    assert Job.objects.get(pk=waiting.pk).state == JobState.RUNNING
+
+
+def test_complete_and_claim_skips_attempts_no_longer_held():
+    """Each success in a batch keeps complete()'s guard: cancelled, taken back or not ours is not recorded."""
+    JobFactory.create_batch(2)
+    JobFactory(max_attempts=3, attempts_left=3)
+    kept, cancelled, stale = claim(limit=3)
+    django_jobs.cancel(cancelled.id)
+    Job.objects.filter(pk=stale.id).update(grabbed_until=timezone.now() - timedelta(seconds=1))
+    assert queue.rescue_expired(using="default") == 1
+    (new,) = claim("w2")
+    assert new.id == stale.id and new.attempt == 2
+    recorded, claimed = complete_and_claim([(kept, 1), (cancelled, 2), (stale, 3)])
+    assert recorded == {kept.id} and claimed == []
+    assert Job.objects.get(pk=cancelled.id).state == JobState.CANCELLED
+    assert Job.objects.get(pk=stale.id).state == JobState.RUNNING  # still the new attempt's
+    assert JobRun.objects.get(job_id=stale.id, attempt=1).outcome == RunOutcome.LOST
+    assert JobRun.objects.get(job_id=stale.id, attempt=2).outcome == RunOutcome.RUNNING
+    recorded, _claimed = complete_and_claim([(new, 4)], worker="intruder")
+    assert recorded == set()
+    recorded, _claimed = complete_and_claim([(new, 4)], worker="w2")
+    assert recorded == {new.id} and Job.objects.get(pk=new.id).return_value == 4

@@ -6,6 +6,7 @@ import time
 import pytest
 from django.db.models import Count
 
+import django_jobs
 from django_jobs.models import Job, JobRun
 from django_jobs.states import JobState, RunOutcome
 from tests.conftest import wait_until
@@ -98,13 +99,17 @@ def test_a_killed_workers_job_is_taken_back_and_finished_by_another(workers):
 
 
 def test_racing_workers_never_run_an_attempt_twice(workers):
+    """Four workers, all up and idle, woken at once by 150 jobs committed together."""
     total = 150
-    for i in range(total):
-        jobs.record.enqueue(f"race{i}")
-    procs = [workers.start("--burst", "--concurrency", "4") for _ in range(4)]
+    procs = [workers.start("--concurrency", "4") for _ in range(4)]
+    wait_until(
+        lambda: all(" started: queues=" in workers.output(proc) for proc in procs), message="the workers to start"
+    )
+    django_jobs.enqueue_many([(jobs.record, (f"race{i}",), {"sleep": 0.01}) for i in range(total)])
+    wait_until(lambda: states() == {"succeeded": total}, message="the drain")
     for proc in procs:
-        assert proc.wait(120) == 0, workers.output(proc)
-    assert states() == {"succeeded": total}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, workers.output(proc)
     per_job = Execution.objects.values("job_id").annotate(n=Count("id"))
     assert len(per_job) == total and all(row["n"] == 1 for row in per_job)
     assert JobRun.objects.count() == total
@@ -137,3 +142,27 @@ def test_a_killed_scheduler_leader_is_replaced_quickly(workers):
     assert takeover < 5  # SCHEDULER_INTERVAL is 0.2 s in the tests
     follower.send_signal(signal.SIGTERM)
     assert follower.wait(20) == 0
+
+
+def test_a_drain_records_every_job_once_and_sigterm_gives_back_what_was_claimed_ahead(workers):
+    """
+    Short jobs are recorded in batches and claimed ahead (PREFETCH); stopping
+    mid-drain records the finished ones and releases the rest, attempt unspent.
+    """
+    ids = [r.id for r in (jobs.record.enqueue(f"b{i}", sleep=0.005) for i in range(400))]
+    proc = workers.start("--concurrency", "2")
+    wait_until(lambda: Execution.objects.count() >= 100, message="the drain to get going")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, workers.output(proc)
+    assert not Job.objects.filter(state=JobState.RUNNING).exists()
+    assert not JobRun.objects.filter(outcome=RunOutcome.RUNNING).exists()
+    executed = set(Execution.objects.values_list("job_id", flat=True))
+    succeeded = set(Job.objects.filter(state=JobState.SUCCEEDED).values_list("pk", flat=True))
+    assert succeeded == executed and Execution.objects.count() == len(executed)  # each ran once, each recorded
+    released = Job.objects.filter(runs__outcome=RunOutcome.RELEASED)
+    assert all(job.state == JobState.READY and job.attempts_left == 1 for job in released)
+    # Burst workers finish the rest; every job once.
+    assert workers.burst("--concurrency", "2").returncode == 0
+    assert states() == {"succeeded": 400}
+    assert sorted(Execution.objects.values_list("job_id", flat=True)) == sorted(int(i) for i in ids)
+    assert JobRun.objects.filter(outcome=RunOutcome.SUCCEEDED).count() == 400
