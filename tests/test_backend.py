@@ -37,6 +37,8 @@ def test_enqueue_writes_a_ready_job():
     assert (job.state, job.queue_name, job.priority, job.max_attempts) == ("ready", "default", 0, 1)
     with pytest.raises(ValueError, match="not finished"):
         result.return_value
+    # The times the database wrote are the ones the result reports.
+    assert result.enqueued_at == job.enqueued_at and result.enqueued_at.tzinfo is not None
 
 
 def test_get_result_reads_back_and_checks_the_task():
@@ -87,6 +89,7 @@ def test_run_after_priority_and_queue(backend):
     r = jobs.add.using(run_after=later, priority=50, queue_name="reports").enqueue(1, 2)
     job = Job.objects.get(pk=r.id)
     assert (job.run_after, job.priority, job.queue_name) == (later, 50, "reports")
+    assert (r.enqueued_at, r.task.run_after) == (job.enqueued_at, later)
     assert r.task.priority == 50 and r.task.queue_name == "reports"
     assert jobs.send_email.enqueue("a@b.c").task.queue_name == "emails"
 

@@ -169,12 +169,12 @@ class DatabaseOps:
                         values["bad_arguments"] = f"stored {name} are not valid JSON: {e}"
                         values[name] = [] if name == "args" else {}
             for name in ("enqueued_at", "started_at", "last_attempted_at"):
-                values[name] = self._datetime(values[name])
+                values[name] = self.from_db_datetime(values[name])
             values["max_work_duration"] = self._duration(values["max_work_duration"])
             claimed.append(ClaimedJob(worker_id=worker_id, **values))
         return claimed
 
-    def _datetime(self, value):
+    def from_db_datetime(self, value):
         return value
 
     def _duration(self, value):

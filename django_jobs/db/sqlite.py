@@ -181,7 +181,7 @@ class SQLiteOps(DatabaseOps):
     def write_transaction(self):
         return ImmediateTransaction(self.connection)
 
-    def _datetime(self, value):
+    def from_db_datetime(self, value):
         # SQLite's DatabaseOperations has the converter; django-stubs types connection.ops as their base class.
         return self.connection.ops.convert_datetimefield_value(value, None, self.connection) if value else value  # type: ignore[attr-defined]
 
