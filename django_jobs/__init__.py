@@ -62,9 +62,9 @@ def _task(task_or_path, backend, options):
 
 def enqueue_many(calls, *, backend="default"):
     """
-    Enqueue many jobs in one transaction and one INSERT. ``calls`` holds
-    ``(task_or_path, args, kwargs)`` triples (args and kwargs may be left out),
-    or bare tasks and paths. Returns their TaskResults in order; nothing is
+    Enqueue many jobs in one transaction and one write (a multi-row INSERT;
+    COPY on PostgreSQL). ``calls`` holds ``(task_or_path, args, kwargs)``
+    triples (args and kwargs may be left out), or bare tasks and paths. Returns their TaskResults in order; nothing is
     written if any is invalid (the first invalid one raises, as ``enqueue``).
     """
     instance = _backend(backend)

@@ -59,22 +59,26 @@ class DatabaseBackend(BaseTaskBackend):
         INSERT. Returns their results in order; nothing is written if any is invalid.
         """
         calls = [(task, tuple(args), dict(kwargs)) for task, args, kwargs in calls]
-        for task, _args, _kwargs in calls:
+        # Each distinct task is checked once, not once per job.
+        for task in {id(task): task for task, _args, _kwargs in calls}.values():
             if task.get_backend() is not self:
                 raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
+            self.validate_task(task)
+            queue.check_registered(task)
         with transaction.atomic(using=self.database):
             func_ids: dict[str, int] = {}  # one FuncMap look-up per function, not per job
             built = [
-                queue.build_job(task, args, kwargs, using=self.database, func_ids=func_ids)
+                queue.build_job(task, args, kwargs, using=self.database, func_ids=func_ids, task_checked=True)
                 for task, args, kwargs in calls
             ]
             enqueued = queue.insert_many(built, using=self.database)
-        return [self._announce(task, e) for (task, _a, _k), e in zip(calls, enqueued)]
+        tasks: dict = {}  # jobs enqueued alike share their TaskResult's task
+        return [self._announce(task, e, tasks) for (task, _a, _k), e in zip(calls, enqueued)]
 
-    def _announce(self, task, enqueued):
+    def _announce(self, task, enqueued, tasks=None):
         if enqueued.created:
             # The row was inserted: state and times are what was just written.
-            result = task_result(enqueued.job, task, [])
+            result = task_result(enqueued.job, task, [], tasks=tasks)
         else:
             result = self._result(enqueued.job, created=False)
         task_enqueued.send(type(self), task_result=result)

@@ -10,9 +10,8 @@ cannot write over the attempt that replaced it.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import Case, F, Q, When
-from django.db.models.expressions import DatabaseDefault
 from django.db.models.functions import Now
 from django.db.models.lookups import LessThan
 from django.db.models.signals import post_migrate
@@ -30,6 +29,7 @@ from .exceptions import (
     JobNotFound,
 )
 from .models import FuncMap, Job, JobLog, JobRun, QueueState
+from .new_rows import insert_new
 from .states import JobState, RunOutcome
 from .task import JobTask, resolve_task
 from .validation import bind_arguments, check_schema
@@ -103,14 +103,17 @@ def _seconds(value, what):
     raise InvalidJobArguments(f"{what} must be a timedelta or a number of seconds >= 0, not {value!r}.")
 
 
-def build_job(task, args, kwargs, *, using, func_ids=None):
+def build_job(task, args, kwargs, *, using, func_ids=None, task_checked=False):
     """
     An unsaved Job for ``task`` called with ``args``/``kwargs``, checked
     (registered function, valid task options, JSON arguments) but not written.
+    ``task_checked``: the caller has validated the task and checked that it is
+    registered (enqueue_many does so once per distinct task, not per job).
     """
     backend = task.get_backend()
-    backend.validate_task(task)
-    check_registered(task)
+    if not task_checked:
+        backend.validate_task(task)
+        check_registered(task)
     arguments = bind_arguments(task, args, kwargs)
     options = backend.job_options
     job = Job(
@@ -161,63 +164,15 @@ def enqueue(task, args, kwargs, *, using):
     return insert(build_job(task, args, kwargs, using=using), using=using)
 
 
-#: INSERT statements by (database alias, columns given): see _save_new.
-_insert_statements: dict = {}
-
-
-def _save_new(job, using):
-    """
-    ``job.save(force_insert=True)``, without the ORM compiling the same INSERT
-    again for every job (most of an enqueue's own cost). The statement is
-    built once per database and set of columns; each value is prepared by its
-    field, as save() does. A job holding an expression (``expires_in``'s
-    ``Now() + …``) goes through save(). Like bulk_create, it sends no
-    pre_save/post_save signals: ``task_enqueued`` is the signal of an enqueue.
-    """
-    connection = connections[using]
-    if not connection.features.can_return_columns_from_insert:
-        job.save(using=using, force_insert=True)
-        return
-    fields, params = [], []
-    for field in Job._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        value = field.pre_save(job, True)
-        if isinstance(value, DatabaseDefault):
-            continue
-        if hasattr(value, "resolve_expression"):
-            job.save(using=using, force_insert=True)
-            return
-        fields.append(field)
-        params.append(field.get_db_prep_save(value, connection))
-    columns = tuple(str(field.column) for field in fields)
-    key = (using, columns)
-    if (sql := _insert_statements.get(key)) is None:
-        qn = connection.ops.quote_name  # names from the model's metadata, quoted; values are parameters
-        sql = _insert_statements[key] = (
-            f"INSERT INTO {qn(Job._meta.db_table)} ({', '.join(map(qn, columns))}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"RETURNING {qn('id')}, {qn('enqueued_at')}, {qn('run_after')}"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        job.pk, enqueued_at, run_after = cursor.fetchone()
-    ops = get_ops(using)
-    job.enqueued_at = ops.from_db_datetime(enqueued_at)
-    if isinstance(job.run_after, DatabaseDefault):
-        job.run_after = ops.from_db_datetime(run_after)
-    job._state.adding, job._state.db = False, using
-
-
 def insert(job, *, using):
     """Insert a built job; with a uniqkey, return the live job already holding it instead."""
     if job.uniqkey is None:
-        _save_new(job, using)
+        insert_new([job], using)
         return Enqueued(job, True)
     for _ in range(3):
         try:
             with transaction.atomic(using=using):
-                _save_new(job, using)
+                insert_new([job], using)
             return Enqueued(job, True)
         except IntegrityError:
             job.pk = None
@@ -247,7 +202,7 @@ def insert_many(jobs, *, using):
     jobs = list(jobs)
     with transaction.atomic(using=using):
         plain = [job for job in jobs if job.uniqkey is None]
-        Job.objects.using(using).bulk_create(plain)
+        insert_new(plain, using)
         keyed: dict[tuple[int, str], Job] = {}
         for job in jobs:
             if job.uniqkey is not None:

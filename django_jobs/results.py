@@ -24,17 +24,24 @@ def task_for(task, *, priority, queue_name, backend, run_after=None):
     return replace(task, priority=priority, queue_name=queue_name, backend=backend, run_after=run_after)
 
 
-def task_result(job, task, runs, *, created=True):
-    """A JobResult for ``job`` (a Job), given its task and its JobRuns in attempt order."""
+def task_result(job, task, runs, *, created=True, tasks=None):
+    """
+    A JobResult for ``job`` (a Job), given its task and its JobRuns in attempt
+    order. ``tasks``, a dict kept over a batch, lets alike jobs share their task.
+    """
+    options = {
+        "priority": job.priority,
+        "queue_name": job.queue_name,
+        "backend": job.backend,
+        "run_after": job.run_after,
+    }
+    if tasks is None:
+        job_task = task_for(task, **options)
+    elif (job_task := tasks.get(key := (id(task), *options.values()))) is None:
+        job_task = tasks[key] = task_for(task, **options)
     result = JobResult(
         created=created,
-        task=task_for(
-            task,
-            priority=job.priority,
-            queue_name=job.queue_name,
-            backend=job.backend,
-            run_after=job.run_after,
-        ),
+        task=job_task,
         id=str(job.pk),
         status=TASK_STATUS[job.state],
         enqueued_at=job.enqueued_at,

@@ -70,8 +70,8 @@ def test_enqueue_many_inserts_in_one_statement_and_honours_uniqkey():
     calls = [(jobs.add, (i, i)) for i in range(50)]
     with CaptureQueriesContext(connection) as ctx:
         results = django_jobs.enqueue_many(calls)
-    inserts = [q for q in ctx.captured_queries if q["sql"].startswith("INSERT")]
-    assert len(inserts) == 1
+    writes = [q for q in ctx.captured_queries if q["sql"].startswith(("INSERT", "COPY"))]
+    assert len(writes) == 1  # a multi-row INSERT on SQLite, a COPY on PostgreSQL
     assert [r.args for r in results] == [[i, i] for i in range(50)]
     assert all(r.created and r.status == TaskResultStatus.READY for r in results)
     keyed = django_jobs.enqueue_many(
@@ -85,6 +85,30 @@ def test_enqueue_many_inserts_in_one_statement_and_honours_uniqkey():
     assert [r.created for r in keyed] == [False, True, False, True]
     assert keyed[0].id == existing.id and keyed[1].id == keyed[2].id
     assert Job.objects.count() == 1 + 50 + 2
+
+
+def test_enqueue_many_results_match_their_rows_whatever_each_job_sets():
+    """Plain jobs, jobs due later and jobs with an expression (expires_in) are written apart; each result is its row."""
+    later = timezone.now() + timedelta(hours=1)
+    calls = []
+    for i in range(60):
+        task = [jobs.add, jobs.add.using(run_after=later), jobs.add.using(expires_in=60)][i % 3]
+        calls.append((task, (i, -i)))
+    results = django_jobs.enqueue_many(calls)
+    rows = {job.pk: job for job in Job.objects.all()}
+    assert len(rows) == 60
+    for i, result in enumerate(results):
+        row = rows[int(result.id)]
+        assert row.args == result.args == [i, -i]
+        assert result.enqueued_at == row.enqueued_at and result.enqueued_at.tzinfo is not None
+        assert result.task.run_after == row.run_after
+        assert (row.run_after == later) == (i % 3 == 1)
+        assert (row.expires_at is not None) == (i % 3 == 2)
+        assert jobs.add.get_result(result.id).enqueued_at == result.enqueued_at
+    drain()
+    assert {j.args[0] for j in Job.objects.filter(state=JobState.SUCCEEDED)} == set(range(0, 60, 3)) | set(
+        range(2, 60, 3)
+    )
 
 
 def test_enqueue_many_writes_nothing_if_one_is_invalid():

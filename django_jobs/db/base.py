@@ -129,6 +129,42 @@ class DatabaseOps:
                 chosen.append(job_id)
         return chosen
 
+    # -- enqueueing ---------------------------------------------------------
+    #: (INSERT … VALUES prefix, one row's placeholders, RETURNING) by columns.
+    _insert_statements: dict = {}
+
+    def insert_jobs(self, columns, rows):
+        """
+        Insert new jobs: ``rows`` are lists of values, already prepared by
+        their fields, for ``columns``; the columns left out take their
+        defaults (``enqueued_at`` and, unless given, ``run_after``: the
+        database clock). Returns each row's (id, enqueued_at, run_after), in
+        order. Here: multi-row INSERTs … RETURNING, within the database's
+        limit on parameters per statement.
+        """
+        from ..models import Job
+
+        key = (self.vendor, columns)
+        if (statement := self._insert_statements.get(key)) is None:
+            qn = self.qn  # names from the model's metadata, quoted; values are parameters
+            statement = self._insert_statements[key] = (
+                f"INSERT INTO {qn(Job._meta.db_table)} ({', '.join(map(qn, columns))}) VALUES ",  # noqa: S608
+                f"({', '.join(['%s'] * len(columns))})",
+                f" RETURNING {qn('id')}, {qn('enqueued_at')}, {qn('run_after')}",
+            )
+        prefix, row, returning = statement
+        per_statement = max(1, min(self.connection.features.max_query_params or 65_535, 65_535) // len(columns))
+        inserted = []
+        with self.connection.cursor() as cursor:
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                cursor.execute(prefix + ", ".join([row] * len(chunk)) + returning, [v for r in chunk for v in r])
+                inserted += [
+                    (pk, self.from_db_datetime(enqueued_at), self.from_db_datetime(run_after))
+                    for pk, enqueued_at, run_after in cursor.fetchall()
+                ]
+        return inserted
+
     # -- reporting ----------------------------------------------------------
     def complete_many(self, worker_id, succeeded):
         """
