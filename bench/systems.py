@@ -106,7 +106,7 @@ class Ours(Adapter):
             + (f" x {processes} processes" if processes > 1 else " (1 process, threads)")
             + f"; LISTEN/NOTIFY on PostgreSQL, POLL_INTERVAL {poll}s; MAX_ATTEMPTS 2, retry at once"
         )
-        self.bulk_note = "django_jobs.enqueue_many (one INSERT per call)"
+        self.bulk_note = "django_jobs.enqueue_many (one COPY per call on PostgreSQL, one INSERT on SQLite)"
 
     def enqueue_one(self, kind, i=0):
         from . import jobs

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.tasks import TaskResultStatus, task_backends
+from django.utils import timezone
 
 import django_jobs
 from django_jobs.backoff import exponential
@@ -138,6 +139,15 @@ def test_notify_is_sent_only_when_the_enqueue_commits():
         with pytest.raises(RuntimeError), transaction.atomic():
             jobs.add.enqueue(1, 2)
             raise RuntimeError
+        assert list(listener.connection.notifies(timeout=0.3, stop_after=1)) == []
+        # A batch (one COPY) notifies once per queue it gave a due job; a job due later, never.
+        later = timezone.now() + timedelta(hours=1)
+        due_later = (jobs.add.using(queue_name="emails", run_after=later), (0, 0))
+        adds = [(jobs.add, (i, i)) for i in range(40)]
+        django_jobs.enqueue_many([(jobs.send_email, ("b@example.com",)), *adds, due_later])
+        notes = list(listener.connection.notifies(timeout=0.5))
+        assert sorted(n.payload for n in notes) == ["default", "emails"]
+        jobs.send_email.using(run_after=later).enqueue("c@example.com")
         assert list(listener.connection.notifies(timeout=0.3, stop_after=1)) == []
     finally:
         listener.close()

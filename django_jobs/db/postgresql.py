@@ -7,10 +7,11 @@ the order of the partial index ``django_jobs_claim_idx``; ``claimed`` moves
 them to running with a lease from the database clock; ``runs`` opens a JobRun
 per attempt. All of it commits together, so a claimed job always has its run.
 
-Wake-up: migration 0002 installs a trigger that runs
-``pg_notify('django_jobs', queue_name)`` when a due job becomes ready (insert
-or retry). NOTIFY is transactional: a worker hears of a job only once the
-enqueuing transaction commits, and never of a rolled-back one. Workers LISTEN
+Wake-up: triggers run ``pg_notify('django_jobs', queue_name)`` when a due
+job becomes ready: once per INSERT or COPY statement for the queues it gave
+due jobs (migration 0005), and per row for a retry or run-now (0002). NOTIFY
+is transactional: a worker hears of a job only once the enqueuing
+transaction commits, and never of a rolled-back one. Workers LISTEN
 on a dedicated connection and fall back to polling every POLL_INTERVAL.
 
 Leadership: the scheduler leader holds a session-level advisory lock on its
