@@ -56,7 +56,8 @@ class DatabaseBackend(BaseTaskBackend):
     def enqueue_many(self, calls):
         """
         Enqueue ``(task, args, kwargs)`` triples in one transaction and one
-        INSERT. Returns their results in order; nothing is written if any is invalid.
+        write (``queue.insert_many``). Returns their results in order; nothing
+        is written if any is invalid.
         """
         calls = [(task, tuple(args), dict(kwargs)) for task, args, kwargs in calls]
         # Each distinct task is checked once, not once per job.
