@@ -12,8 +12,10 @@ for a batch on PostgreSQL).
 
 Like bulk_create, this sends no pre_save/post_save signals: ``task_enqueued``
 is the signal of an enqueue. A job holding an expression (``expires_in``'s
-``Now() + …``), or a database that cannot RETURNING, goes through the ORM.
+``Now() + …``) goes through the ORM's bulk_create.
 """
+
+from functools import cache
 
 from django.db import connections
 from django.db.models.expressions import DatabaseDefault
@@ -41,9 +43,6 @@ PLAIN_VALUES = (str, int, bool)
 def insert_new(jobs, using):
     """Insert unsaved ``jobs`` (a list), setting each one's pk, enqueued_at and run_after."""
     connection = connections[using]
-    if not connection.features.can_return_columns_from_insert:
-        Job.objects.using(using).bulk_create(jobs)
-        return
     by_columns: dict = {}
     through_orm = []
     for job in jobs:
@@ -63,6 +62,7 @@ def insert_new(jobs, using):
         Job.objects.using(using).bulk_create(through_orm)
 
 
+@cache
 def _insertable_fields():
     """
     Job's fields an INSERT sets, each with whether its plain values go to the
@@ -80,15 +80,10 @@ def _insertable_fields():
     ]
 
 
-_fields: list = []
-
-
 def _values(job, connection):
     """(columns, parameters) of ``job``'s INSERT, or None when a value is an expression."""
-    if not _fields:
-        _fields.extend(_insertable_fields())
     columns, params = [], []
-    for field, plain, pre_save in _fields:
+    for field, plain, pre_save in _insertable_fields():
         value = field.pre_save(job, True) if pre_save else getattr(job, field.attname)
         if value is None or (plain and type(value) in PLAIN_VALUES):
             params.append(value)
