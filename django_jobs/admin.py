@@ -42,7 +42,6 @@ MAX_PAGES = 100
 #: Log lines shown per attempt on a job's page (a chatty job may log many more).
 LOG_LINES_SHOWN = 500
 #: Jobs that may be deleted: not running (its worker would report on a job that is gone).
-DELETABLE_STATES = sorted(set(JobState.values) - {JobState.RUNNING})
 
 BOTH = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
 
@@ -587,11 +586,7 @@ def delete_jobs(ids, *, using):
     logs; returns the ids deleted. Through the queue service's guarded delete
     (select for update, then delete only rows still not running).
     """
-    # queue has no public delete yet: queue._delete_jobs is its guarded helper
-    # (used by prune and clear_queue). Replace with queue.delete once it exists.
-    queue._delete_jobs(ids, using, state__in=DELETABLE_STATES)
-    remaining = set(Job.objects.using(using).filter(pk__in=ids).values_list("pk", flat=True))
-    return [pk for pk in ids if pk not in remaining]
+    return queue.delete_jobs(ids, using=using)
 
 
 # -- functions -----------------------------------------------------------------------------------

@@ -553,6 +553,24 @@ def _delete_jobs(ids, using, **still):
         return Job.objects.using(using).filter(pk__in=ids).delete()[1].get(Job._meta.label, 0)
 
 
+def delete_jobs(ids, *, using):
+    """
+    Delete the jobs among ``ids`` that are not running, with their runs and
+    logs (a running job must be cancelled first). Returns the ids deleted.
+    """
+    ids = list(ids)
+    with transaction.atomic(using=using):
+        deletable = set(
+            Job.objects.using(using)
+            .select_for_update()
+            .filter(pk__in=ids)
+            .exclude(state=JobState.RUNNING)
+            .values_list("pk", flat=True)
+        )
+        _delete_jobs(deletable, using)
+    return [pk for pk in ids if pk in deletable]
+
+
 def prune(*, using, batch=1000):
     """
     Delete finished jobs whose keep time is up, with their runs and logs, in
