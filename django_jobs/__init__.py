@@ -84,10 +84,8 @@ def enqueue_and_run(task_or_path, args=(), kwargs=None, *, backend="default", **
     declined with attempts left (a worker runs the next attempt).
     ``task_started`` and ``task_finished`` are sent; ``task_enqueued`` is not.
     """
-    from .runner import run_here
-
     instance = _backend(backend)
-    return run_here(_task(task_or_path, backend, options), args, kwargs or {}, backend=instance)
+    return instance.run_here(_task(task_or_path, backend, options), args, kwargs or {})
 
 
 def failures(job_id, *, backend="default"):

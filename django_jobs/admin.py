@@ -33,7 +33,8 @@ from .admin_views import changelist_url, compact_duration, relative, state_badge
 from .exceptions import InvalidTransition, JobNotFound
 from .models import FuncMap, Job, JobLog, JobRun
 from .redaction import REDACTED, displayed
-from .states import FINISHED_STATES, JobState, sources
+from .states import FINISHED_STATES, JobState
+from .transitions import CANCEL, RETRY
 
 #: Most jobs one action handles in one request (each is one call to the queue service).
 ACTION_LIMIT = 1000
@@ -548,9 +549,9 @@ class JobAdmin(admin.ModelAdmin):
         """The actions this user may run on this job in its state: (action, label, css class)."""
         allowed = self.get_actions(request, action_location=ActionLocation.CHANGE_FORM)
         candidates = [
-            ("retry_jobs", _("Retry"), "djobs-retry", sources("retry")),
+            ("retry_jobs", _("Retry"), "djobs-retry", RETRY.source_list),
             ("run_jobs_now", _("Run now"), "djobs-run", [JobState.READY]),
-            ("cancel_jobs", _("Cancel"), "djobs-cancel", sources("cancel")),
+            ("cancel_jobs", _("Cancel"), "djobs-cancel", CANCEL.source_list),
         ]
         return [
             (name, label, css) for name, label, css, states in candidates if name in allowed and obj.state in states

@@ -52,6 +52,8 @@ def child_main(conn, backend_alias):
     from django.tasks import task_backends
 
     from . import logcapture
+    from .queue.errors import class_path
+    from .reporter import Reporter, describe
     from .runner import Runner
 
     logcapture.install()
@@ -59,6 +61,7 @@ def child_main(conn, backend_alias):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     backend = cast("DatabaseBackend", task_backends[backend_alias])  # the worker's, so ours
     runner = Runner(using=backend.database, options=backend.job_options)
+    reporter = Reporter(using=backend.database)
     if limit_mb := backend.job_options.CHILD_MEMORY_LIMIT_MB:
         import resource
 
@@ -82,15 +85,17 @@ def child_main(conn, backend_alias):
     while (message := attempts.get()) is not None:
         claimed = decode_claimed(json.dumps(message))
         cancel_events[claimed.id] = event = threading.Event()
+        exiting = False
         try:
-            outcome = runner.run(claimed, event)
+            report = runner.run(claimed, event)
+            how = describe(report, reporter.report(report))
+            # After a MemoryError, a fresh child for the next job: this one's heap may be leaking.
+            exiting = report.error is not None and report.error.exception_class_path == class_path(MemoryError)
         except Exception:
             logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
-            outcome = "report failed"
+            how = "report failed"
         finally:
             cancel_events.pop(claimed.id, None)
-        # After a MemoryError, a fresh child for the next job: this one's heap may be leaking.
-        exiting = outcome.startswith("failed") and runner.last_error == "builtins.MemoryError"
-        conn.send_bytes(json.dumps({"outcome": outcome, "exiting": exiting}).encode())
+        conn.send_bytes(json.dumps({"outcome": how, "exiting": exiting}).encode())
         if exiting:
             return

@@ -8,7 +8,7 @@ only its child with it: the worker records the attempt as failed and starts
 a new child. Each job thread of the worker owns one child at a time.
 
 Parent and child speak JSON over a pipe: {"job": {...}} and {"cancel": id}
-to the child, {"outcome": "...", "exiting": bool} back (a child exits after a
+to the child, {"outcome": "<how it ended, for the log>", "exiting": bool} back (a child exits after a
 MemoryError, with CHILD_MEMORY_LIMIT_MB as its address-space limit).
 """
 
@@ -21,7 +21,8 @@ from typing import Any
 
 from . import queue
 from .child import child_main, encode_claimed
-from .exceptions import JobNotClaimed
+from .exceptions import JobNotClaimed, JobTimeout, WorkerLost
+from .queue import ErrorInfo
 
 logger = logging.getLogger("django_jobs.worker")
 
@@ -75,7 +76,7 @@ class ChildProcess:
             if not self.process.is_alive():
                 how = _describe_exit(self.process.exitcode)
                 self.process = self.conn = None
-                return self._fail(claimed, "django_jobs.exceptions.WorkerLost", f"the child process running it {how}")
+                return self._fail(claimed, WorkerLost, f"the child process running it {how}")
             if cancel_event is not None and cancel_event.is_set():
                 if cancelled_at is None:
                     cancelled_at = time.monotonic()
@@ -90,15 +91,14 @@ class ChildProcess:
                 logger.warning("Job %s overran its max_work_duration of %s: killing it.", claimed.id, max_work_duration)
                 self.kill()
                 return self._fail(
-                    claimed,
-                    "django_jobs.exceptions.JobTimeout",
-                    f"killed after exceeding max_work_duration ({max_work_duration})",
+                    claimed, JobTimeout, f"killed after exceeding max_work_duration ({max_work_duration})"
                 )
 
-    def _fail(self, claimed, exception_class_path, message):
-        error = queue.ErrorInfo(exception_class_path, message, "")
+    def _fail(self, claimed, exception_class, message):
+        """Record the attempt as failed with ``exception_class`` (the child cannot); returns a description."""
+        error = ErrorInfo.without_traceback(exception_class, message)
         try:
-            state = queue.fail(claimed, error, retry_in=0, using=self.using)
+            transition = queue.fail(claimed, error, retry_in=0, using=self.using)
         except JobNotClaimed:
             return f"lost ({message}); it was no longer claimed"
-        return f"failed: {message}" + (" (will retry)" if state == "ready" else "")
+        return f"{transition.name}: {message}"

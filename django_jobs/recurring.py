@@ -22,13 +22,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models.functions import Now
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from .arguments import as_json
+from .db import get_ops
 from .exceptions import JobsError
+from .task import JobTask, resolve_task
 
 logger = logging.getLogger("django_jobs.recurring")
 
@@ -133,7 +135,6 @@ def check_entry(name, spec, backend):
     """Every problem of one entry, as EntryErrors (empty if it is usable)."""
     from croniter import CroniterBadDateError, croniter
 
-    from .task import JobTask, resolve_task
     from .validation import bind_arguments
 
     where = f"RECURRING entry {name!r} of TASKS[{backend.alias!r}]"
@@ -227,27 +228,20 @@ def database_backends():
     """The DatabaseBackends of settings.TASKS, by alias (backends that fail to load are left out)."""
     from django.tasks import task_backends
 
-    from .backend import DatabaseBackend
-
     found = {}
     for alias in getattr(settings, "TASKS", {}):
         try:
             instance = task_backends[alias]
         except Exception:  # reported by Django's own check of the backends
             continue
-        if isinstance(instance, DatabaseBackend):
+        if issubclass(instance.task_class, JobTask):  # a django_jobs DatabaseBackend
             found[alias] = instance
     return found
 
 
 def database_now(using):
-    """The database's clock (PostgreSQL), or this host's (SQLite, which lives on one host)."""
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT clock_timestamp()")
-            return cursor.fetchone()[0]
-    return timezone.now()
+    """The database's clock (see ``DatabaseOps.now``)."""
+    return get_ops(using).now()
 
 
 class Recurring:
@@ -373,18 +367,10 @@ def run_entry(entry, last, now, *, using):
 
 def enqueue_occurrence(entry, occurrence, *, using):
     """Enqueue the job of one occurrence; 1 if it was enqueued, 0 if refused (and logged)."""
-    import django_jobs
-
     try:
+        task = resolve_task(entry.task).using(backend=entry.backend, uniqkey=entry.uniqkey(occurrence), **entry.options())
         with transaction.atomic(using=using):
-            result = django_jobs.enqueue(
-                entry.task,
-                args=entry.args,
-                kwargs=entry.kwargs,
-                backend=entry.backend,
-                uniqkey=entry.uniqkey(occurrence),
-                **entry.options(),
-            )
+            result = task.enqueue(*entry.args, **entry.kwargs)
     except (JobsError, InvalidTask, TypeError) as e:
         logger.error(
             "Recurring job %r: the occurrence at %s could not be enqueued: %s", entry.name, occurrence.isoformat(), e

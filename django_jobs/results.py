@@ -24,10 +24,11 @@ def task_for(task, *, priority, queue_name, backend, run_after=None):
     return replace(task, priority=priority, queue_name=queue_name, backend=backend, run_after=run_after)
 
 
-def task_result(job, task, runs, *, created=True, tasks=None):
+def task_result(job, task, runs, *, created=True, tasks=None, status=None):
     """
     A JobResult for ``job`` (a Job), given its task and its JobRuns in attempt
     order. ``tasks``, a dict kept over a batch, lets alike jobs share their task.
+    ``status``: the TaskResultStatus, when not the one of the job's state.
     """
     options = {
         "priority": job.priority,
@@ -43,7 +44,7 @@ def task_result(job, task, runs, *, created=True, tasks=None):
         created=created,
         task=job_task,
         id=str(job.pk),
-        status=TASK_STATUS[job.state],
+        status=status or TASK_STATUS[job.state],
         enqueued_at=job.enqueued_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

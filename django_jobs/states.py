@@ -1,10 +1,6 @@
 """
-The job state machine.
-
-Every change of a job's state goes through one of the events below, and the
-queue service performs each as a single guarded UPDATE whose WHERE clause
-names the states the event may start from. Two workers racing for the same
-transition therefore cannot both win: the second UPDATE matches no row.
+The states a job and an attempt can be in. How a job moves between them is
+declared in ``transitions``.
 """
 
 from django.db import models
@@ -37,31 +33,6 @@ class RunOutcome(models.TextChoices):
 FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 #: States in which a job is still wanted (uniqkey holds only among these).
 LIVE_STATES = frozenset({JobState.READY, JobState.RUNNING})
-
-#: event -> (states it may start from, state it leads to). ``None`` as the
-#: target means the service picks between ready and failed (attempts left?).
-TRANSITIONS = {
-    "claim": ({JobState.READY}, JobState.RUNNING),
-    "complete": ({JobState.RUNNING}, JobState.SUCCEEDED),
-    "retry_later": ({JobState.RUNNING}, JobState.READY),
-    "fail": ({JobState.RUNNING}, JobState.FAILED),
-    "decline": ({JobState.RUNNING}, JobState.READY),
-    "release": ({JobState.RUNNING}, JobState.READY),
-    "rescue": ({JobState.RUNNING}, None),
-    "cancel": ({JobState.READY, JobState.RUNNING}, JobState.CANCELLED),
-    "expire": ({JobState.READY}, JobState.EXPIRED),
-    "retry": ({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED}, JobState.READY),
-}
-
-
-def sources(event):
-    """The states ``event`` may start from (used in guarded UPDATEs)."""
-    return sorted(TRANSITIONS[event][0])
-
-
-def target(event):
-    return TRANSITIONS[event][1]
-
 
 TASK_STATUS = {
     JobState.READY: TaskResultStatus.READY,

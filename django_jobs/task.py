@@ -134,14 +134,19 @@ class JobContext(TaskContext):  # type: ignore[misc]
         the function returns: all of them exist and this job is done, or
         nothing changed.
         """
-        from .queue import build_job
-
-        backend = cast("DatabaseBackend", self.task_result.task.get_backend())  # JobContexts are ours
+        own = cast("DatabaseBackend", self.task_result.task.get_backend())
         for call in calls:
             task, args, kwargs = (*call, (), {})[:3] if isinstance(call, (tuple, list)) else (call, (), {})
             if isinstance(task, str):
                 task = resolve_task(task)
-            self.replacements.append(build_job(task, args, kwargs or {}, using=backend.database))
+            # The job is built (and checked) by the backend of the task it runs; JobContexts are ours.
+            backend = cast("DatabaseBackend", task.get_backend())
+            if getattr(backend, "database", None) != own.database:
+                raise InvalidJobType(
+                    f"replace_with: {task.module_path} runs on backend {task.backend!r}, whose jobs live in another "
+                    "database; replacements are inserted in the transaction that completes this job."
+                )
+            self.replacements.append(backend.build_job(task, args, kwargs or {}))
 
 
 def job(function=None, *, backend=DEFAULT_TASK_BACKEND_ALIAS, **options):

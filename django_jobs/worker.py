@@ -27,6 +27,7 @@ from . import logcapture, queue
 from .db import get_ops
 from .exceptions import JobNotClaimed
 from .processes import ChildProcess
+from .reporter import PENDING, Reporter, describe
 from .runner import Runner
 from .scheduler import Scheduler
 
@@ -73,11 +74,10 @@ class Worker:
         self.processes = processes
         self.backend = backend
         self.children = {}  # job id -> ChildProcess running it
-        self.runner = Runner(
-            using=using, options=options, track=self._track, complete_later=None if processes else self._complete_later
-        )
-        #: Attempts that returned, to be recorded by the next complete_and_claim: (claimed, result, outcome).
-        self.succeeded = []
+        self.runner = Runner(using=using, options=options)
+        #: Records reports; keeps plain successes for the next complete_and_claim (threads only: a
+        #: child process records its own).
+        self.reporter = Reporter(using=using, batch=not processes)
         self.prefetch = 0 if processes else (8 * self.concurrency if options.PREFETCH is None else options.PREFETCH)
         self.recent_duration = None  # moving average of attempt durations (seconds)
         self.stopping = threading.Event()
@@ -134,7 +134,7 @@ class Worker:
                 self._check_cancelled()
                 free = self.concurrency + self._prefetch() - self.running
                 claimed = self._report_and_claim(max(free, 0))
-                if self.burst and not claimed and not self.running and not self.succeeded:
+                if self.burst and not claimed and not self.running and not self.reporter.has_pending():
                     break
                 if free > 0 and len(claimed) == free:
                     continue  # there may be more: fill the freed slots first
@@ -143,7 +143,7 @@ class Worker:
                     self.slot_freed.wait(self.options.POLL_INTERVAL if free <= 0 else BUSY_WAIT)
                     self.slot_freed.clear()
                     self._check_cancelled(listener.wait(0))
-                elif not claimed and not self.succeeded:
+                elif not claimed and not self.reporter.has_pending():
                     self._check_cancelled(listener.wait(self.options.POLL_INTERVAL))
         finally:
             self._shutdown()
@@ -159,15 +159,9 @@ class Worker:
         fits = self.concurrency * PREFETCH_WAIT / max(self.recent_duration, 1e-4)
         return min(self.prefetch, int(fits))
 
-    def _complete_later(self, claimed, result, outcome):
-        """Runner hook (job threads): keep a returned attempt for the next complete_and_claim."""
-        with self.lock:
-            self.succeeded.append((claimed, result, outcome))
-
     def _report_and_claim(self, free):
         """Record the attempts that returned and claim up to ``free`` jobs, in one transaction."""
-        with self.lock:
-            succeeded, self.succeeded = self.succeeded, []
+        succeeded = self.reporter.take_pending()
         if not succeeded and free <= 0:
             return []
         # Limited jobs need a costlier claim: look for them at every claim while
@@ -176,7 +170,7 @@ class Worker:
         limited = bool(self.options.QUEUE_CONCURRENCY) or now >= self.next_limited_check
         try:
             recorded, claimed = queue.complete_and_claim(
-                [(claimed, outcome.value) for claimed, _result, outcome in succeeded],
+                [(report.claimed, report.return_value) for report in succeeded],
                 worker_id=self.worker_id,
                 queues=self.queues,
                 limit=free,
@@ -190,11 +184,12 @@ class Worker:
         except Exception as e:
             logger.warning("Claiming failed (%s); retrying in %ss.", e, self.options.POLL_INTERVAL)
             connections[self.using].close()
-            with self.lock:  # still held by their leases: recorded at the next try
-                self.succeeded[:0] = succeeded
+            self.reporter.give_back(succeeded)  # still held by their leases: recorded at the next try
             self.stopping.wait(self.options.POLL_INTERVAL)
             return []
-        self._announce(succeeded, recorded)
+        self.reporter.recorded(succeeded, recorded)
+        for report in succeeded:
+            self._track(report.claimed, False)
         with self.lock:
             self.running += len(claimed)
         for job in claimed:
@@ -202,18 +197,6 @@ class Worker:
         for job in claimed:
             self.work.put(job)
         return claimed
-
-    def _announce(self, succeeded, recorded):
-        for claimed, result, outcome in succeeded:
-            self._track(claimed, False)
-            if claimed.id in recorded:
-                self.runner.announce(result, outcome, "succeeded")
-            else:
-                logger.warning(
-                    "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
-                    claimed.id,
-                    claimed.attempt,
-                )
 
     def _start_threads(self):
         for i in range(self.concurrency):
@@ -244,23 +227,26 @@ class Worker:
             self._give_back(claimed, release=self.stopping.is_set())
             return
         started = time.monotonic()
+        pending = False
         try:
             if child is None:
-                self.runner.run(claimed, self.cancel_events.get(claimed.id))
+                report = self.runner.run(claimed, self.cancel_events.get(claimed.id))
+                transition = self.reporter.report(report)
+                pending = transition == PENDING
+                how, where = describe(report, transition), ""
             else:
                 self.children[claimed.id] = child
-                started = time.monotonic()
-                outcome = child.run(
-                    claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration
-                )
-                logger.info(
-                    "Job %s %s attempt %s %s in %.3fs (child process)",
-                    claimed.id,
-                    claimed.func_path,
-                    claimed.attempt,
-                    outcome,
-                    time.monotonic() - started,
-                )
+                how = child.run(claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration)
+                where = " (child process)"
+            logger.info(
+                "Job %s %s attempt %s %s in %.3fs%s",
+                claimed.id,
+                claimed.func_path,
+                claimed.attempt,
+                how,
+                time.monotonic() - started,
+                where,
+            )
         except Exception:
             logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
             connections[self.using].close()
@@ -269,9 +255,8 @@ class Worker:
             self.recent_duration = took if self.recent_duration is None else 0.8 * self.recent_duration + 0.2 * took
             self.children.pop(claimed.id, None)
             with self.lock:
-                awaiting_record = any(c is claimed for c, _result, _outcome in self.succeeded)
                 self.running -= 1
-            if not awaiting_record:  # else its lease is renewed until it is recorded
+            if not pending:  # else its lease is renewed until it is recorded
                 self._track(claimed, False)
             self.slot_freed.set()
 
@@ -314,6 +299,7 @@ class Worker:
         while not self.stopping.wait(interval) or self.in_flight:
             with self.lock:
                 ids = list(self.in_flight)
+            ids += [sibling.id for sibling in self.runner.held_siblings()]
             if not ids:
                 if self.stopping.is_set():
                     return

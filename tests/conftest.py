@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def fresh_function_map():
     """Rolled-back tests can give a FuncMap id to another path: forget cached ids between tests."""
-    from django_jobs.queue import clear_caches
+    from django_jobs.queue.functions import clear_caches
 
     clear_caches()
 

@@ -18,6 +18,7 @@ locked (``FOR UPDATE SKIP LOCKED``); SQLite takes its single write lock first
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from string import Template
 
 from django.db import connections
 
@@ -50,6 +51,21 @@ class ClaimedJob:
 #: that a worker killing it (``--processes``) records why before the
 #: scheduler takes it back as lost.
 KILL_MARGIN = timedelta(seconds=1)
+
+
+def declared(sql, transition):
+    """
+    ``sql`` with the parts a declared transition decides filled in:
+    ``$target`` (the state it sets), ``$sources`` (the states it may start
+    from, for ``state IN ($sources)``) and ``$run_outcome`` (what the attempt's
+    run becomes). A test checks that such a statement sets exactly the
+    transition's declared columns.
+    """
+    return Template(sql).substitute(
+        target=f"'{transition.target}'",
+        sources=transition.sql_sources(),
+        run_outcome=f"'{transition.run_outcome}'",
+    )
 
 
 class ClaimBatch(list):
@@ -224,6 +240,13 @@ class DatabaseOps:
         the ids of jobs announced as cancelled meanwhile (a set, maybe empty).
         """
         return PollingListener(stop_event)
+
+    # -- the clock ---------------------------------------------------------------
+    def now(self):
+        """The database's clock, read now: here this host's (a database that lives on this host)."""
+        from django.utils import timezone
+
+        return timezone.now()
 
     # -- leadership ------------------------------------------------------------
     def leadership(self, worker_id):

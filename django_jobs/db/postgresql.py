@@ -24,7 +24,8 @@ import time
 
 from django.db import DatabaseError, connections, transaction
 
-from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, PollingListener
+from ..transitions import CLAIM, COMPLETE
+from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, PollingListener, declared
 
 logger = logging.getLogger("django_jobs.worker")
 
@@ -34,12 +35,13 @@ CANCEL_CHANNEL = "django_jobs_cancel"
 #: Advisory lock key of the scheduler leader ("djobs" in ASCII).
 LEADER_LOCK_KEY = 0x646A6F6273
 
-#: Records attempts that returned (their rows in ``done``), and their runs, in one statement.
-COMPLETE_MANY_SQL = """
+#: Records attempts that returned (their rows in ``done``), and their runs, in one statement (``COMPLETE``).
+COMPLETE_MANY_SQL = declared(
+    """
 WITH done (id, attempt, value) AS (VALUES {values}),
 recorded AS (
     UPDATE {job} AS job SET
-        state = 'succeeded',
+        state = $target,
         finished_at = statement_timestamp(),
         keep_until = statement_timestamp() + job.keep_for,
         grabbed_until = NULL,
@@ -47,15 +49,20 @@ recorded AS (
         exit_status = 0
     FROM done
     WHERE job.id = done.id AND job.attempts = done.attempt
-      AND job.state = 'running' AND job.worker_id = %s
+      AND job.state IN ($sources) AND job.worker_id = %s
     RETURNING job.id, job.attempts
 ), runs AS (
-    UPDATE {run} AS run SET outcome = 'succeeded', finished_at = statement_timestamp(), exit_status = 0
+    UPDATE {run} AS run SET outcome = $run_outcome, finished_at = statement_timestamp(), exit_status = 0
     FROM recorded
     WHERE run.job_id = recorded.id AND run.attempt = recorded.attempts
 )
 SELECT id FROM recorded
-"""
+""",
+    COMPLETE,
+)
+
+#: Declared transitions and the statements that apply them (checked against each other by the tests).
+STATEMENTS = {"claim": "CLAIM_SQL", "complete": "COMPLETE_MANY_SQL"}
 
 #: Shared by both claim paths: which ready rows are due and may be claimed.
 DUE = """
@@ -64,13 +71,14 @@ DUE = """
     AND NOT EXISTS (SELECT 1 FROM {queues} p WHERE p.name = job.queue_name AND p.paused)
 """
 
-#: Moves the picked rows to running and opens their runs, in one statement.
-CLAIM_SQL = """
+#: Moves the picked rows to running and opens their runs, in one statement (``CLAIM``).
+CLAIM_SQL = declared(
+    """
 WITH picked AS (
     {pick}
 ), claimed AS (
     UPDATE {job} AS job SET
-        state = 'running',
+        state = $target,
         attempts = job.attempts + 1,
         attempts_left = job.attempts_left - 1,
         worker_id = %(worker_id)s,
@@ -79,15 +87,17 @@ WITH picked AS (
         grabbed_until = statement_timestamp()
             + LEAST(%(lease)s, COALESCE(job.max_work_duration + %(kill_margin)s, %(lease)s))
     FROM picked
-    WHERE job.id = picked.id AND job.state = 'ready'
+    WHERE job.id = picked.id AND job.state IN ($sources)
     RETURNING {returning}
 ), runs AS (
     INSERT INTO {run} (job_id, attempt, worker_id, started_at, outcome,
                        exception_class_path, message, traceback)
-    SELECT id, attempts, %(worker_id)s, statement_timestamp(), 'running', '', '', '' FROM claimed
+    SELECT id, attempts, %(worker_id)s, statement_timestamp(), $run_outcome, '', '', '' FROM claimed
 )
 SELECT {columns} FROM claimed ORDER BY priority DESC, id
-"""
+""",
+    CLAIM,
+)
 
 #: The next due unlimited jobs, skipping rows other claims hold.
 PICK_NEXT = """
@@ -256,6 +266,12 @@ class PostgreSQLOps(DatabaseOps):
     def announce_cancel(self, job_id):
         with self.connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [CANCEL_CHANNEL, str(job_id)])
+
+    def now(self):
+        """The server's clock (``clock_timestamp()``: the time now, not the transaction's start)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT clock_timestamp()")
+            return cursor.fetchone()[0]
 
     def listener(self, stop_event):
         return PostgreSQLListener(self.using, stop_event)

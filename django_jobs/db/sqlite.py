@@ -17,7 +17,8 @@ import fcntl
 
 from django.utils import timezone
 
-from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps
+from ..transitions import CLAIM, COMPLETE
+from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
 
 DUE = """
     state = 'ready' AND run_after <= %(now)s
@@ -25,9 +26,11 @@ DUE = """
     AND queue_name NOT IN (SELECT name FROM {queues} WHERE paused)
 """
 
-CLAIM_SQL = """
+#: Moves the picked rows to running (``CLAIM``); their runs are inserted by INSERT_RUN_SQL.
+CLAIM_SQL = declared(
+    """
 UPDATE {job} SET
-    state = 'running',
+    state = $target,
     attempts = attempts + 1,
     attempts_left = attempts_left - 1,
     worker_id = %(worker_id)s,
@@ -37,9 +40,11 @@ UPDATE {job} SET
         WHEN max_work_duration IS NOT NULL AND max_work_duration + %(margin_us)s < %(lease_us)s
         THEN django_format_dtdelta('+', %(now)s, max_work_duration + %(margin_us)s)
         ELSE %(until)s END
-WHERE id IN ({pick}) AND state = 'ready'
+WHERE id IN ({pick}) AND state IN ($sources)
 RETURNING {columns}
-"""
+""",
+    CLAIM,
+)
 
 PICK_NEXT = """
     SELECT id FROM {job}
@@ -63,30 +68,42 @@ RUNNING = """
     WHERE state = 'running' AND queue_name IN ({limited_queues}) GROUP BY queue_name
 """
 
-#: Records attempts that returned (their rows in the VALUES list); then their runs.
-COMPLETE_MANY_SQL = """
+#: Records attempts that returned (their rows in the VALUES list, ``COMPLETE``); then their runs.
+COMPLETE_MANY_SQL = declared(
+    """
 WITH done (id, attempt, value) AS (VALUES {values})
 UPDATE {job} SET
-    state = 'succeeded',
+    state = $target,
     finished_at = %s,
     keep_until = CASE WHEN keep_for IS NULL THEN NULL ELSE django_format_dtdelta('+', %s, keep_for) END,
     grabbed_until = NULL,
     return_value = done.value,
     exit_status = 0
 FROM done
-WHERE {job}.id = done.id AND {job}.attempts = done.attempt AND state = 'running' AND worker_id = %s
+WHERE {job}.id = done.id AND {job}.attempts = done.attempt AND state IN ($sources) AND worker_id = %s
 RETURNING {job}.id, {job}.attempts
-"""
-COMPLETE_RUNS_SQL = """
-UPDATE {run} SET outcome = 'succeeded', finished_at = %s, exit_status = 0
+""",
+    COMPLETE,
+)
+COMPLETE_RUNS_SQL = declared(
+    """
+UPDATE {run} SET outcome = $run_outcome, finished_at = %s, exit_status = 0
 WHERE (job_id, attempt) IN (VALUES {values})
-"""
+""",
+    COMPLETE,
+)
 
-INSERT_RUN_SQL = """
+INSERT_RUN_SQL = declared(
+    """
 INSERT INTO {run} (job_id, attempt, worker_id, started_at, outcome,
                    exception_class_path, message, traceback)
-VALUES (%s, %s, %s, %s, 'running', '', '', '')
-"""
+VALUES (%s, %s, %s, %s, $run_outcome, '', '', '')
+""",
+    CLAIM,
+)
+
+#: Declared transitions and the statements that apply them (checked against each other by the tests).
+STATEMENTS = {"claim": "CLAIM_SQL", "complete": "COMPLETE_MANY_SQL"}
 
 
 def _in_list(prefix, values, params):

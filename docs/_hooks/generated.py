@@ -16,7 +16,7 @@ the code. Kinds of region:
 
 - ``sql PATH NAME``: a string constant of a module, verbatim (read with ``ast``, not imported);
 - ``help COMMAND [SUBCOMMAND]``: ``manage.py COMMAND [SUBCOMMAND] --help``, 100 columns wide;
-- ``transitions``: the table of ``django_jobs.states.TRANSITIONS``;
+- ``transitions``: the table of ``django_jobs.transitions.TRANSITIONS``;
 - ``task-status``: ``django_jobs.states.TASK_STATUS``;
 - ``model-fields MODEL``: the fields of a model of ``django_jobs.models``;
 - ``choices NAME``: the values and labels of ``django_jobs.states.NAME``;
@@ -123,36 +123,33 @@ EVENTS = {
     "fail": "the function raises with no attempt left, raises `PermanentFailure`, or cannot be run at all",
     "decline": "the function raises `Decline`: due again later, the attempt is given back",
     "release": "the worker stops (SIGTERM/SIGINT) before the job finished within the grace period",
-    "rescue": "its lease ran out (the worker died or hangs): the attempt is closed as lost; "
-    "ready again if attempts are left, else failed",
+    "rescue": "its lease ran out (the worker died or hangs): the attempt is closed as lost; ready again",
+    "rescue_fail": "its lease ran out and no attempt is left: the attempt is closed as lost, the job failed",
     "cancel": "`django_jobs.cancel()`, `manage.py jobs cancel` or the admin; a running job's worker is told to stop",
     "expire": "its `expires_at` passes before any worker claimed it",
     "retry": "an operator retries it (`django_jobs.retry()`, `jobs retry`, the admin): a fresh attempt budget",
+    "enqueue": "`task.enqueue()`, `django_jobs.enqueue()` or `enqueue_many()` writes it (in the caller's transaction)",
+    "add_and_claim": "`django_jobs.enqueue_and_run()` writes it already running here, as its first attempt",
+    "run_now": "an operator makes a waiting job due now (`django_jobs.run_now()`, `jobs run-now`, the admin)",
 }
 
 
 def _states():
-    from django_jobs.states import TRANSITIONS, JobState
+    """{event: (source states, target state)} from django_jobs.transitions.TRANSITIONS."""
+    from django_jobs.transitions import TRANSITIONS
 
-    return TRANSITIONS, JobState
-
-
-def _targets(event, target):
-    from django_jobs.states import JobState
-
-    return [JobState.READY, JobState.FAILED] if target is None else [target]
+    return {name: (t.sources, t.target) for name, t in TRANSITIONS.items()}
 
 
 def gen_transitions():
-    transitions, _state = _states()
+    transitions = _states()
     missing = set(transitions) - set(EVENTS)
     if missing:
-        raise DocsOutOfDate(f"django_jobs.states.TRANSITIONS has events the docs do not describe: {sorted(missing)}")
+        raise DocsOutOfDate(f"django_jobs.transitions.TRANSITIONS has events the docs do not describe: {sorted(missing)}")
     lines = ["| event | from | to | when |", "|---|---|---|---|"]
     for event, (sources, target) in transitions.items():
-        to = " or ".join(f"`{t.value}`" for t in _targets(event, target))
-        froms = ", ".join(f"`{s.value}`" for s in sorted(sources))
-        lines.append(f"| `{event}` | {froms} | {to} | {EVENTS[event]} |")
+        froms = ", ".join(f"`{s.value}`" for s in sorted(sources)) or "(new job)"
+        lines.append(f"| `{event}` | {froms} | `{target.value}` | {EVENTS[event]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -267,15 +264,11 @@ def _edge_point(centre, towards):
 def state_svg():
     from django_jobs.states import JobState
 
-    transitions, _state = _states()
-    edges = {}  # (from, to) -> [labels]
-    for event, (sources, target) in transitions.items():
+    edges = {}  # (from, to) -> [labels]; new jobs and moves within a state (run_now) are in the table only
+    for event, (sources, target) in _states().items():
         for source in sorted(sources):
-            for to in _targets(event, target):
-                label = event
-                if target is None:
-                    label += " (attempts left)" if to == JobState.READY else " (none left)"
-                edges.setdefault((source.value, to.value), []).append(label)
+            if source != target:
+                edges.setdefault((source.value, target.value), []).append(event)
     unknown = {s.value for s in JobState} - set(LAYOUT)
     if unknown:
         raise DocsOutOfDate(f"states missing from the diagram's LAYOUT: {sorted(unknown)}")
@@ -284,7 +277,7 @@ def state_svg():
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 880 465" width="880" height="465" '
         'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12" '
         'role="img" aria-labelledby="title">',
-        '<title id="title">Job states and the events between them (django_jobs.states.TRANSITIONS)</title>',
+        '<title id="title">Job states and the events between them (django_jobs.transitions.TRANSITIONS)</title>',
         '<rect width="880" height="465" fill="#ffffff"/>',
         "<defs>",
         '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '

@@ -1,16 +1,28 @@
-"""``django.tasks`` backend: translates Tasks and TaskResults to Job rows, through the queue service."""
+"""
+``django.tasks`` backend: translates Tasks and TaskResults to Job rows, and
+hands the jobs to the queue service.
+
+``TASKS = {"default": {"BACKEND": "django_jobs.backend.DatabaseBackend"}}``.
+"""
+
+import os
+import socket
 
 from django.db import transaction
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.signals import task_enqueued
 
-from . import queue
-from .conf import Options
-from .exceptions import InvalidJobType, QueueNotFound
-from .models import JobRun
-from .results import task_result
-from .task import JobTask, resolve_task
-from .validation import check_schema_is_valid
+from .. import queue
+from ..conf import Options
+from ..exceptions import InvalidJobType, QueueNotFound
+from ..reporter import Reporter
+from ..results import task_result
+from ..runner import Runner
+from ..task import JobTask, resolve_task
+from ..validation import check_schema_is_valid
+from .building import build_job, check_registered, database_for
+
+__all__ = ["DatabaseBackend"]
 
 
 class DatabaseBackend(BaseTaskBackend):
@@ -27,7 +39,8 @@ class DatabaseBackend(BaseTaskBackend):
 
     @property
     def database(self) -> str:
-        return queue.database_for(self.job_options)
+        """The database alias this backend's jobs live in."""
+        return database_for(self.job_options)
 
     def validate_task(self, task):
         if self.queues and task.queue_name not in self.queues:
@@ -50,8 +63,13 @@ class DatabaseBackend(BaseTaskBackend):
                 if value is not None and (not isinstance(value, str) or not value or len(value) > 255):
                     raise InvalidJobType(f"{name} must be a non-empty string of at most 255 characters, not {value!r}.")
 
+    def build_job(self, task, args, kwargs):
+        """An unsaved, checked Job for ``task(*args, **kwargs)`` (``replace_with`` inserts it later)."""
+        return build_job(self, task, args, kwargs)
+
     def enqueue(self, task, args, kwargs):
-        return self._announce(task, queue.enqueue(task, args, kwargs, using=self.database))
+        built = build_job(self, task, args, kwargs)
+        return self._announce(task, queue.insert(built, using=self.database))
 
     def enqueue_many(self, calls):
         """
@@ -65,16 +83,31 @@ class DatabaseBackend(BaseTaskBackend):
             if task.get_backend() is not self:
                 raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
             self.validate_task(task)
-            queue.check_registered(task)
+            check_registered(task)
         with transaction.atomic(using=self.database):
             func_ids: dict[str, int] = {}  # one FuncMap look-up per function, not per job
-            built = [
-                queue.build_job(task, args, kwargs, using=self.database, func_ids=func_ids, task_checked=True)
-                for task, args, kwargs in calls
-            ]
+            built = [build_job(self, task, args, kwargs, func_ids=func_ids, task_checked=True) for task, args, kwargs in calls]
             enqueued = queue.insert_many(built, using=self.database)
         tasks: dict = {}  # jobs enqueued alike share their TaskResult's task
         return [self._announce(task, e, tasks) for (task, _a, _k), e in zip(calls, enqueued)]
+
+    def run_here(self, task, args, kwargs):
+        """
+        Enqueue ``task`` already claimed by this process, run it now, record
+        how it ended, and return its TaskResult (``django_jobs.enqueue_and_run``).
+        """
+        from .. import logcapture
+
+        logcapture.install()
+        using = self.database
+        claimed = queue.add_and_claim(
+            build_job(self, task, args, kwargs),
+            worker_id=f"{socket.gethostname()[:60]}:{os.getpid()}:here",
+            lease=self.job_options.lease,
+            using=using,
+        )
+        Reporter(using=using).report(Runner(using=using, options=self.job_options).run(claimed))
+        return self.get_result(claimed.id)
 
     def _announce(self, task, enqueued, tasks=None):
         if enqueued.created:
@@ -90,5 +123,4 @@ class DatabaseBackend(BaseTaskBackend):
 
     def _result(self, job, *, created=True):
         task = resolve_task(job.func.path)
-        runs = list(JobRun.objects.using(self.database).filter(job_id=job.pk).order_by("attempt"))
-        return task_result(job, task, runs, created=created)
+        return task_result(job, task, queue.runs(job.pk, using=self.database), created=created)

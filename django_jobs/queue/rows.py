@@ -20,8 +20,8 @@ from functools import cache
 from django.db import connections
 from django.db.models.expressions import DatabaseDefault
 
-from .db import get_ops
-from .models import Job
+from ..db import get_ops
+from ..models import Job
 
 #: Internal types whose Python values (None, str, int, bool) are stored unchanged.
 PLAIN_TYPES = {

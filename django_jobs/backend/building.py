@@ -1,0 +1,95 @@
+"""
+Turning a Task call into an unsaved Job: the task's options checked, the
+arguments bound, validated and made JSON, the backend's defaults applied.
+Nothing is written here; the queue service inserts what this builds.
+"""
+
+from datetime import timedelta
+
+from django.db import router
+from django.db.models.functions import Now
+
+from ..arguments import as_json
+from ..exceptions import InvalidJobArguments, InvalidJobType
+from ..models import Job
+from ..queue import func_id
+from ..task import JobTask, resolve_task
+from ..validation import bind_arguments, check_schema
+
+
+def database_for(options):
+    """The alias jobs of a backend live in: OPTIONS['DATABASE'], else the routers' choice."""
+    return options.DATABASE or router.db_for_write(Job)
+
+
+def check_registered(task):
+    """The task must be reachable at its module path, so a worker can find it again."""
+    registered = resolve_task(task.module_path)
+    if registered.func is not task.func:
+        raise InvalidJobType(
+            f"{task.module_path!r} does not resolve to this task; "
+            "tasks must be defined at module level under the name they are imported by."
+        )
+
+
+def seconds(value, what):
+    """A timedelta from a timedelta or a number of seconds >= 0 (None stays None)."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    raise InvalidJobArguments(f"{what} must be a timedelta or a number of seconds >= 0, not {value!r}.")
+
+
+def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False):
+    """
+    An unsaved Job for ``task`` called with ``args``/``kwargs`` on ``backend``,
+    checked (registered function, valid task options, JSON arguments) but not
+    written. ``task_checked``: the caller has validated the task and checked
+    that it is registered (enqueue_many does so once per distinct task).
+    ``func_ids``: a dict to share FuncMap look-ups between the jobs of a batch.
+    """
+    using = backend.database
+    if not task_checked:
+        backend.validate_task(task)
+        check_registered(task)
+    arguments = bind_arguments(task, args, kwargs)
+    options = backend.job_options
+    job = Job(
+        backend=backend.alias,
+        queue_name=task.queue_name,
+        args=as_json(list(args), "args", max_bytes=options.MAX_ARGUMENTS_BYTES),
+        kwargs=as_json(dict(kwargs), "kwargs", max_bytes=options.MAX_ARGUMENTS_BYTES),
+        priority=task.priority,
+    )
+    max_attempts = options.MAX_ATTEMPTS
+    max_work = options.MAX_WORK_DURATION
+    keep_for = options.KEEP_FINISHED_FOR
+    if isinstance(task, JobTask):
+        max_attempts = task.max_attempts or max_attempts
+        max_work = task.max_work_duration if task.max_work_duration is not None else max_work
+        keep_for = task.keep_for if task.keep_for is not None else keep_for
+        job.uniqkey, job.coalesce, job.expires_at = task.uniqkey, task.coalesce, task.expires_at
+        if task.expires_in is not None:
+            job.expires_at = Now() + seconds(task.expires_in, "expires_in")
+        if task.schema is not None:
+            check_schema(task, task.schema, as_json(arguments, "arguments"))
+        if task.concurrency_key is not None:
+            key = task.concurrency_key(*args, **kwargs) if callable(task.concurrency_key) else task.concurrency_key
+            if not isinstance(key, str) or not key or len(key) > 255:
+                raise InvalidJobArguments(
+                    f"concurrency_key of {task.module_path} must give a non-empty string, not {key!r}."
+                )
+            job.concurrency_key, job.concurrency_limit = key, task.concurrency_limit or 1
+    job.max_attempts = job.attempts_left = max_attempts
+    job.max_work_duration = seconds(max_work, "max_work_duration")
+    job.keep_for = seconds(keep_for, "keep_for")
+    if task.run_after is not None:
+        job.run_after = task.run_after
+    if func_ids is None:
+        job.func_id = func_id(task.module_path, using)
+    else:
+        if task.module_path not in func_ids:
+            func_ids[task.module_path] = func_id(task.module_path, using)
+        job.func_id = func_ids[task.module_path]
+    return job

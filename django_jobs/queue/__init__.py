@@ -1,0 +1,68 @@
+"""
+The queue service: the only code that changes a job's state, each change one
+of the transitions declared in ``django_jobs.transitions``, applied as one
+guarded UPDATE (``guarded.move``).
+
+It knows jobs, not tasks: the backend (``django_jobs.backend``) turns a Task
+call into an unsaved Job and hands it here; the worker hands back how each
+attempt ended. One module per concern:
+
+- ``enqueue``: writing new jobs (one, or many in one statement);
+- ``claims``: claiming due jobs, leases, batched completion;
+- ``reports``: how an attempt ended (complete, fail, decline, release);
+- ``maintenance``: the scheduler's rescue, expiry and pruning;
+- ``operations``: what operators do (cancel, retry, run now, pause, clear);
+- ``reads``: jobs, attempts and logs as the API, admin and commands read them.
+"""
+
+from .claims import (
+    add_and_claim,
+    cancelled_among,
+    claim,
+    claim_coalesced,
+    complete_and_claim,
+    heartbeat,
+)
+from .enqueue import Enqueued, insert, insert_many, live_with_uniqkey
+from .errors import ErrorInfo
+from .functions import func_id, func_paths
+from .maintenance import delete_jobs, expire_overdue, prune, rescue_expired
+from .operations import cancel, clear_queue, pause, resume, retry, run_now
+from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
+from .reports import complete, decline, fail, release
+
+__all__ = [
+    "Enqueued",
+    "ErrorInfo",
+    "add_and_claim",
+    "cancel",
+    "cancelled_among",
+    "claim",
+    "claim_coalesced",
+    "clear_queue",
+    "complete",
+    "complete_and_claim",
+    "decline",
+    "delete_jobs",
+    "expire_overdue",
+    "fail",
+    "failures",
+    "func_id",
+    "func_paths",
+    "get_job",
+    "heartbeat",
+    "insert",
+    "insert_many",
+    "list_jobs",
+    "live_with_uniqkey",
+    "logs",
+    "pause",
+    "paused_queues",
+    "prune",
+    "release",
+    "rescue_expired",
+    "resume",
+    "retry",
+    "run_now",
+    "runs",
+]

@@ -1,0 +1,69 @@
+"""
+Applying a declared transition (``django_jobs.transitions``) to job rows.
+
+``move()`` is the only place the service writes a job's ``state``: one
+UPDATE, guarded by the transition's source states, setting exactly the
+columns the transition declares. ``open_new()`` does the same for a job
+about to be inserted, and ``close_run()`` records the transition's outcome
+on the attempt's JobRun.
+"""
+
+from django.db.models import F
+from django.db.models.functions import Now
+
+from ..models import JobRun
+
+
+class UndeclaredChange(TypeError):
+    """A transition was applied with other columns than the ones it declares (a bug in django_jobs)."""
+
+
+def _check(transition, values):
+    if set(values) != set(transition.sets):
+        raise UndeclaredChange(
+            f"Transition {transition.name!r} sets {sorted(transition.sets)}, "
+            f"not {sorted(values)}: change its declaration in django_jobs/transitions.py first."
+        )
+
+
+def move(transition, jobs, **values):
+    """
+    Apply ``transition`` to the jobs of the queryset ``jobs`` that are still in
+    one of its source states; ``values`` are its declared columns' new values.
+    Returns how many rows changed (0: someone else won, or the job was elsewhere).
+    """
+    _check(transition, values)
+    return jobs.filter(state__in=transition.source_list).update(state=transition.target, **values)
+
+
+def open_new(transition, job, **values):
+    """Set up an unsaved Job to be inserted in ``transition``'s target state (a transition with no sources)."""
+    assert not transition.sources, f"{transition.name} applies to existing jobs"
+    _check(transition, values)
+    job.state = transition.target
+    for name, value in values.items():
+        setattr(job, name, value)
+
+
+def finishing():
+    """The values of the columns every transition into a finished state sets (``transitions.FINISHING``)."""
+    return {"finished_at": Now(), "keep_until": Now() + F("keep_for"), "grabbed_until": None}
+
+
+def close_run(transition, job_id, attempt, *, using, error=None, exit_status=None, only_running=False):
+    """
+    Record ``transition``'s outcome on attempt ``attempt``'s JobRun, with the
+    error (an ErrorInfo) if any. ``only_running``: only if the run is still
+    open (a cancel reaches a run only while it runs). Returns the rows changed.
+    """
+    changes = {"outcome": transition.run_outcome, "finished_at": Now(), "exit_status": exit_status}
+    if error is not None:
+        changes.update(
+            exception_class_path=error.exception_class_path, message=error.message, traceback=error.traceback
+        )
+    runs = JobRun.objects.using(using).filter(job_id=job_id, attempt=attempt)
+    if only_running:
+        from ..states import RunOutcome
+
+        runs = runs.filter(outcome=RunOutcome.RUNNING)
+    return runs.update(**changes)

@@ -1,0 +1,88 @@
+"""What operators do to jobs and queues: cancel, retry, run now, pause, resume, clear."""
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Now
+
+from ..db import get_ops
+from ..exceptions import InvalidTransition, JobCancelled
+from ..models import Job, QueueState
+from ..states import JobState
+from ..transitions import CANCEL, RETRY, RUN_NOW
+from .errors import ErrorInfo
+from .guarded import close_run, finishing, move
+from .maintenance import delete_rows
+from .reads import get_job
+
+
+def cancel(job_id, *, using):
+    """
+    Cancel a job: a ready job never runs; a running one is marked cancelled and
+    its worker is asked to stop it. Returns the job. Raises InvalidTransition
+    for a finished job.
+    """
+    job = get_job(job_id, using=using)
+    with transaction.atomic(using=using):
+        if not move(CANCEL, Job.objects.using(using).filter(pk=job.pk), **finishing(), cancel_requested=True):
+            job.refresh_from_db(using=using)
+            raise InvalidTransition(f"Job {job.pk} is {job.state}; only ready or running jobs can be cancelled.")
+        error = ErrorInfo.without_traceback(JobCancelled, "cancelled while running")
+        if close_run(CANCEL, job.pk, job.attempts, using=using, error=error, only_running=True):
+            get_ops(using).announce_cancel(job.pk)
+    job.refresh_from_db(using=using)
+    return job
+
+
+def retry(job_id, *, using):
+    """Put a failed, cancelled or expired job back as ready, with a fresh attempt budget."""
+    job = get_job(job_id, using=using)
+    changed = move(
+        RETRY,
+        Job.objects.using(using).filter(pk=job.pk),
+        attempts_left=F("max_attempts"),
+        run_after=Now(),
+        finished_at=None,
+        keep_until=None,
+        cancel_requested=False,
+        worker_id=None,
+        grabbed_until=None,
+        return_value=None,
+        exit_status=None,
+    )
+    if not changed:
+        raise InvalidTransition(f"Job {job.pk} is {job.state}; only failed, cancelled or expired jobs can be retried.")
+    job.refresh_from_db(using=using)
+    return job
+
+
+def run_now(job_id, *, using):
+    """Make a ready job due now (its run_after or retry backoff is skipped)."""
+    job = get_job(job_id, using=using)
+    if not move(RUN_NOW, Job.objects.using(using).filter(pk=job.pk), run_after=Now()):
+        raise InvalidTransition(f"Job {job.pk} is {job.state}; only ready jobs can be made due now.")
+    job.refresh_from_db(using=using)
+    return job
+
+
+def pause(queue_name, *, using):
+    """Stop workers claiming from ``queue_name``; jobs keep arriving, running ones finish."""
+    QueueState.objects.using(using).update_or_create(name=queue_name, defaults={"paused": True, "changed_at": Now()})
+
+
+def resume(queue_name, *, using):
+    """Let workers claim from ``queue_name`` again."""
+    QueueState.objects.using(using).update_or_create(name=queue_name, defaults={"paused": False, "changed_at": Now()})
+
+
+def clear_queue(queue_name, *, using):
+    """Delete the waiting (ready) jobs of a queue. Returns how many."""
+    deleted = 0
+    while True:
+        ids = list(
+            Job.objects.using(using)
+            .filter(queue_name=queue_name, state=JobState.READY)
+            .values_list("pk", flat=True)[:1000]
+        )
+        if not ids:
+            return deleted
+        deleted += delete_rows(ids, using, state=JobState.READY)
