@@ -9,6 +9,7 @@ an index serves, and a page costs a fixed number of queries (docs/admin.md).
 """
 
 import json
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -34,7 +35,7 @@ from .exceptions import InvalidTransition, JobNotFound
 from .models import FuncMap, Job, JobLog, JobRun
 from .redaction import REDACTED, displayed
 from .states import FINISHED_STATES, JobState
-from .transitions import CANCEL, RETRY
+from .transitions import CANCEL, RETRY, RUN_NOW
 
 #: Most jobs one action handles in one request (each is one call to the queue service).
 ACTION_LIMIT = 1000
@@ -548,9 +549,9 @@ class JobAdmin(admin.ModelAdmin):
     def job_buttons(self, request, obj):
         """The actions this user may run on this job in its state: (action, label, css class)."""
         allowed = self.get_actions(request, action_location=ActionLocation.CHANGE_FORM)
-        candidates = [
+        candidates: list[tuple[str, Any, str, list[str]]] = [
             ("retry_jobs", _("Retry"), "djobs-retry", RETRY.source_list),
-            ("run_jobs_now", _("Run now"), "djobs-run", [JobState.READY]),
+            ("run_jobs_now", _("Run now"), "djobs-run", RUN_NOW.source_list),
             ("cancel_jobs", _("Cancel"), "djobs-cancel", CANCEL.source_list),
         ]
         return [

@@ -368,7 +368,9 @@ def run_entry(entry, last, now, *, using):
 def enqueue_occurrence(entry, occurrence, *, using):
     """Enqueue the job of one occurrence; 1 if it was enqueued, 0 if refused (and logged)."""
     try:
-        task = resolve_task(entry.task).using(backend=entry.backend, uniqkey=entry.uniqkey(occurrence), **entry.options())
+        task = resolve_task(entry.task).using(
+            backend=entry.backend, uniqkey=entry.uniqkey(occurrence), **entry.options()
+        )
         with transaction.atomic(using=using):
             result = task.enqueue(*entry.args, **entry.kwargs)
     except (JobsError, InvalidTask, TypeError) as e:

@@ -236,7 +236,9 @@ class Worker:
                 how, where = describe(report, transition), ""
             else:
                 self.children[claimed.id] = child
-                how = child.run(claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration)
+                how = child.run(
+                    claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration
+                )
                 where = " (child process)"
             logger.info(
                 "Job %s %s attempt %s %s in %.3fs%s",

@@ -86,7 +86,10 @@ class DatabaseBackend(BaseTaskBackend):
             check_registered(task)
         with transaction.atomic(using=self.database):
             func_ids: dict[str, int] = {}  # one FuncMap look-up per function, not per job
-            built = [build_job(self, task, args, kwargs, func_ids=func_ids, task_checked=True) for task, args, kwargs in calls]
+            built = [
+                build_job(self, task, args, kwargs, func_ids=func_ids, task_checked=True)
+                for task, args, kwargs in calls
+            ]
             enqueued = queue.insert_many(built, using=self.database)
         tasks: dict = {}  # jobs enqueued alike share their TaskResult's task
         return [self._announce(task, e, tasks) for (task, _a, _k), e in zip(calls, enqueued)]

@@ -30,6 +30,7 @@ def rescue_expired(*, using, batch=500):
         .values_list("pk", "attempts", "attempts_left", "worker_id")[:batch]
     )
     for pk, attempt, attempts_left, worker_id in expired:
+        values: dict[str, object]
         if attempts_left > 0:
             transition, values = RESCUE, {"run_after": Now(), "worker_id": None, "grabbed_until": None}
         else:

@@ -33,7 +33,9 @@ def _finish_attempt(claimed, transition, job_values, *, using, error=None, exit_
             raise JobNotClaimed(f"Job {claimed.id} attempt {claimed.attempt} is no longer held by {claimed.worker_id}.")
         close_run(transition, claimed.id, claimed.attempt, using=using, error=error, exit_status=exit_status)
         if logs:
-            run_id = JobRun.objects.using(using).values_list("pk", flat=True).get(job_id=claimed.id, attempt=claimed.attempt)
+            run_id = (
+                JobRun.objects.using(using).values_list("pk", flat=True).get(job_id=claimed.id, attempt=claimed.attempt)
+            )
             JobLog.objects.using(using).bulk_create(
                 [
                     JobLog(run_id=run_id, created_at=at, level=level, logger=name, message=msg)

@@ -14,7 +14,8 @@ module is one of its hooks) fails when a region differs from what the code gives
 ``scripts/docs --sync`` rewrites every region, and the generated files (the state diagram), from
 the code. Kinds of region:
 
-- ``sql PATH NAME``: a string constant of a module, verbatim (read with ``ast``, not imported);
+- ``sql PATH NAME``: a string constant of a module, verbatim (read with ``ast``, not imported), or a
+  statement built by ``declared(SQL, TRANSITION)`` as it runs (the module imported);
 - ``help COMMAND [SUBCOMMAND]``: ``manage.py COMMAND [SUBCOMMAND] --help``, 100 columns wide;
 - ``transitions``: the table of ``django_jobs.transitions.TRANSITIONS``;
 - ``task-status``: ``django_jobs.states.TASK_STATUS``;
@@ -86,7 +87,15 @@ def module_constant(path, name):
             node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
         )
         if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            return ast.literal_eval(node.value)
+            value = node.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "declared":
+                # declared(SQL, TRANSITION): the statement as it runs, its transition's parts filled in.
+                setup_django()
+                import importlib
+
+                module = ".".join(Path(path).with_suffix("").parts)
+                return getattr(importlib.import_module(module), name)
+            return ast.literal_eval(value)
     raise DocsOutOfDate(f"{path} has no top-level constant {name} any more.")
 
 
@@ -145,7 +154,9 @@ def gen_transitions():
     transitions = _states()
     missing = set(transitions) - set(EVENTS)
     if missing:
-        raise DocsOutOfDate(f"django_jobs.transitions.TRANSITIONS has events the docs do not describe: {sorted(missing)}")
+        raise DocsOutOfDate(
+            f"django_jobs.transitions.TRANSITIONS has events the docs do not describe: {sorted(missing)}"
+        )
     lines = ["| event | from | to | when |", "|---|---|---|---|"]
     for event, (sources, target) in transitions.items():
         froms = ", ".join(f"`{s.value}`" for s in sorted(sources)) or "(new job)"
