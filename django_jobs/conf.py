@@ -15,8 +15,17 @@ class Options:
     MAX_ATTEMPTS: int = 1
     #: ``backoff(exception, task_result) -> seconds | None``, or its dotted path.
     BACKOFF: object = "django_jobs.backoff.exponential"
-    #: How long a claim lasts without a heartbeat; workers renew at a third of it.
+    #: How long a claim lasts without a heartbeat; workers renew at a third of it. The backstop:
+    #: a dead worker is normally found within WORKER_DEAD_AFTER seconds (the worker registry).
     LEASE_SECONDS: float = 30.0
+    #: Seconds between a worker's heartbeats in the worker registry.
+    WORKER_HEARTBEAT: float = 1.0
+    #: A worker whose heartbeat is this many seconds old (and, on PostgreSQL, whose session lock is
+    #: gone) is dead: the scheduler leader rescues its attempts at once.
+    WORKER_DEAD_AFTER: float = 3.0
+    #: An attempt lost with its worker does not spend the job's attempts; a job lost this many
+    #: times (it keeps killing its worker) fails with WorkerLost.
+    MAX_LOST_ATTEMPTS: int = 3
     #: Longest an attempt may run before its lease is no longer renewed (None: no cap).
     MAX_WORK_DURATION: float | None = None
     #: How often an idle worker looks for due jobs (PostgreSQL also wakes on NOTIFY).
@@ -65,7 +74,9 @@ class Options:
                 )
         if opts.PREFETCH is not None and (not isinstance(opts.PREFETCH, int) or opts.PREFETCH < 0):
             raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['PREFETCH'] must be None or an integer >= 0.")
-        for name in ("LEASE_SECONDS", "POLL_INTERVAL", "SCHEDULER_INTERVAL"):
+        if not isinstance(opts.MAX_LOST_ATTEMPTS, int) or opts.MAX_LOST_ATTEMPTS < 1:
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['MAX_LOST_ATTEMPTS'] must be an integer >= 1.")
+        for name in ("LEASE_SECONDS", "POLL_INTERVAL", "SCHEDULER_INTERVAL", "WORKER_HEARTBEAT", "WORKER_DEAD_AFTER"):
             if getattr(opts, name) <= 0:
                 raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be > 0.")
         return opts

@@ -5,7 +5,18 @@ from django.utils.translation import gettext_lazy as _
 
 from .states import FINISHED_STATES, LIVE_STATES, JobState, RunOutcome
 
-__all__ = ["FuncMap", "Job", "JobLog", "JobRun", "JobState", "QueueState", "RecurringState", "RunOutcome"]
+__all__ = [
+    "FuncMap",
+    "Job",
+    "JobLog",
+    "JobRun",
+    "JobState",
+    "QueueState",
+    "RecurringState",
+    "RunOutcome",
+    "Worker",
+    "WorkerState",
+]
 
 
 class FuncMap(models.Model):
@@ -47,6 +58,9 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=1)
     attempts_left = models.PositiveIntegerField(default=1)
+    #: Attempts lost with their worker (it died or stopped renewing): they do
+    #: not spend the budget, but a job lost MAX_LOST_ATTEMPTS times fails.
+    lost_attempts = models.PositiveIntegerField(default=0)
 
     # The lease: who holds the job and until when.
     worker_id = models.CharField(max_length=100, null=True, blank=True)
@@ -240,3 +254,49 @@ class RecurringState(models.Model):
 
     def __str__(self):
         return f"{self.name} (last {self.last_occurrence.isoformat()})"
+
+
+class WorkerState(models.TextChoices):
+    RUNNING = "running", _("Running")
+    STOPPING = "stopping", _("Stopping")
+    STOPPED = "stopped", _("Stopped")
+    #: Found dead (its heartbeat stopped, and on PostgreSQL its session lock vanished): its jobs were rescued.
+    GONE = "gone", _("Gone")
+
+
+class Worker(models.Model):
+    """
+    The registry of worker processes: each heartbeats its row every
+    WORKER_HEARTBEAT seconds, so the scheduler leader notices a dead one
+    within seconds and rescues its attempts at once (leases stay the backstop).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    worker_id = models.CharField(max_length=100, unique=True)
+    backend = models.CharField(max_length=100, default="default")
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    #: The queues it claims from; empty: every queue.
+    queues = models.JSONField(default=list, blank=True)
+    concurrency = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=WorkerState.choices, default=WorkerState.RUNNING)
+    started_at = models.DateTimeField(db_default=Now())
+    last_heartbeat = models.DateTimeField(db_default=Now())
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    #: Attempts running now (not those claimed ahead), as of its last heartbeat.
+    running = models.PositiveIntegerField(default=0)
+    #: Set by an operator: the worker stops gracefully at its next heartbeat.
+    stop_requested = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("worker")
+        indexes = [
+            models.Index(
+                fields=["last_heartbeat"],
+                name="django_jobs_worker_live_idx",
+                condition=Q(status__in=["running", "stopping"]),
+            )
+        ]
+
+    def __str__(self):
+        return self.worker_id

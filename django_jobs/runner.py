@@ -94,12 +94,12 @@ class Runner:
                 else:
                     value = task.call(*claimed.args, **claimed.kwargs)
                 ending = {"outcome": RunOutcome.SUCCEEDED, "return_value": as_json(value, "the return value")}
-            except KeyboardInterrupt:
-                raise
             except Decline as exc:
                 run_after = exc.run_after if exc.run_after is not None else self._delay(task, exc, result)
                 ending = {"outcome": RunOutcome.DECLINED, "run_after": run_after or 0}
             except BaseException as exc:
+                # KeyboardInterrupt and SystemExit too: raised by the job, they end its attempt, not the worker
+                # (signals reach the worker's main thread, or are ignored in a child process).
                 ending = self._failure(claimed, task, exc, result)
         with self._lock:
             siblings = tuple(self._siblings.pop(claimed.id, ()))

@@ -24,6 +24,9 @@ class Scheduler:
         self.next_tick = 0.0
         self.next_prune = 0.0
         self.leading = False
+        #: When this process took leadership (monotonic): a new leader, or one back after an outage, waits
+        #: WORKER_DEAD_AFTER before declaring workers dead, so live ones have had time to beat again.
+        self.leading_since = 0.0
         #: Recurring jobs (OPTIONS['RECURRING']) of every backend in this database.
         self.recurring = Recurring(using)
 
@@ -36,6 +39,7 @@ class Scheduler:
         if leading != self.leading:
             logger.info("Worker %s %s scheduler leadership.", self.worker_id, "took" if leading else "lost")
             self.leading = leading
+            self.leading_since = now
         if not leading:
             return
         try:
@@ -45,7 +49,14 @@ class Scheduler:
             connections[self.using].close()
 
     def duties(self, now):
-        rescued = queue.rescue_expired(using=self.using)
+        options = self.options
+        if now - self.leading_since >= options.WORKER_DEAD_AFTER:
+            workers, attempts = queue.rescue_dead_workers(
+                dead_after=options.WORKER_DEAD_AFTER, max_lost=options.MAX_LOST_ATTEMPTS, using=self.using
+            )
+            if workers:
+                logger.warning("%d worker(s) died; took back the %d job(s) they were running.", workers, attempts)
+        rescued = queue.rescue_expired(max_lost=options.MAX_LOST_ATTEMPTS, using=self.using)
         if rescued:
             logger.warning("Took back %d job(s) whose lease expired.", rescued)
         self.recurring.run()

@@ -131,19 +131,21 @@ TRANSITIONS = _declare(
         "rescue",
         frozenset({RUNNING}),
         READY,
-        ("run_after", "worker_id", "grabbed_until"),
+        ("run_after", "worker_id", "grabbed_until", "attempts_left", "lost_attempts"),
         run_outcome=RunOutcome.LOST,
         by_attempt=True,
-        doc="The lease ran out (the worker died or overran max_work_duration): ready again.",
+        doc="Its worker died (or its lease ran out): ready again at once. A death does not spend the "
+        "attempt; an overrun of max_work_duration does.",
     ),
     Transition(
         "rescue_fail",
         frozenset({RUNNING}),
         FAILED,
-        (*FINISHING, "worker_id", "exit_status"),
+        (*FINISHING, "worker_id", "exit_status", "lost_attempts"),
         run_outcome=RunOutcome.LOST,
         by_attempt=True,
-        doc="The lease ran out and the job has no attempts left: failed with WorkerLost.",
+        doc="Its worker died with it MAX_LOST_ATTEMPTS times (the job kills its worker), or it overran "
+        "max_work_duration with no attempt left: failed.",
     ),
     Transition(
         "cancel",
@@ -174,6 +176,7 @@ TRANSITIONS = _declare(
             "grabbed_until",
             "return_value",
             "exit_status",
+            "lost_attempts",
         ),
         doc="An operator runs a finished job again, with a fresh attempt budget.",
     ),

@@ -25,8 +25,11 @@ from django.utils.crypto import get_random_string
 
 from . import logcapture, queue
 from .db import get_ops
+from .db.base import KILL_MARGIN
 from .exceptions import JobNotClaimed
+from .heartbeat import Heartbeat
 from .processes import ChildProcess
+from .reconnect import Reconnect
 from .reporter import PENDING, Reporter, describe
 from .runner import Runner
 from .scheduler import Scheduler
@@ -73,7 +76,7 @@ class Worker:
         #: Run attempts in child processes (killable) instead of threads.
         self.processes = processes
         self.backend = backend
-        self.children = {}  # job id -> ChildProcess running it
+        self.children = {}  # (job id, attempt) -> ChildProcess running it
         self.runner = Runner(using=using, options=options)
         #: Records reports; keeps plain successes for the next complete_and_claim (threads only: a
         #: child process records its own).
@@ -81,10 +84,18 @@ class Worker:
         self.prefetch = 0 if processes else (8 * self.concurrency if options.PREFETCH is None else options.PREFETCH)
         self.recent_duration = None  # moving average of attempt durations (seconds)
         self.stopping = threading.Event()
+        #: Set once the worker has finished stopping: its heartbeat ends.
+        self.stopped = threading.Event()
         self.slot_freed = threading.Event()
-        self.in_flight = {}  # job id -> ClaimedJob (coalesced siblings too)
-        self.cancel_events = {}  # job id -> threading.Event
+        # Attempts are keyed by (job id, attempt): one worker may hold two attempts of a job (the first
+        # overran max_work_duration in a thread that cannot be killed, and was rescued and claimed again).
+        self.in_flight = {}  # (job id, attempt) -> ClaimedJob
+        self.cancel_events = {}  # (job id, attempt) -> threading.Event
+        self.started = {}  # (job id, attempt) -> monotonic time its thread started it
+        #: Attempts whose thread overran max_work_duration: their slot was given to a new thread.
+        self.abandoned = set()
         self.running = 0  # claimed attempts not yet returned (queued for a thread, or running on one)
+        self.claims = Reconnect("Claiming jobs")
         self.lock = threading.Lock()
         self.next_cancel_check = 0.0
         self.next_limited_check = 0.0
@@ -124,14 +135,15 @@ class Worker:
         )
         logcapture.install()
         logcapture.capture_print()
-        listener = get_ops(self.using).listener(self.stopping)
-        heart = threading.Thread(target=self._heartbeat_loop, name="django_jobs-heartbeat", daemon=True)
-        heart.start()
-        self._start_threads()
+        self.register(wait=True)
+        listener = get_ops(self.using).listener(self.stopping, worker_pk=self.registry_pk)
+        Heartbeat(self).start()
+        self._start_threads(self.concurrency)
         try:
             while not self.stopping.is_set():
                 self.scheduler.tick()
                 self._check_cancelled()
+                self._check_overruns()
                 free = self.concurrency + self._prefetch() - self.running
                 claimed = self._report_and_claim(max(free, 0))
                 if self.burst and not claimed and not self.running and not self.reporter.has_pending():
@@ -149,8 +161,55 @@ class Worker:
             self._shutdown()
             listener.close()
             self.scheduler.close()
+            self._sign_off()
         logger.info("Worker %s stopped.", self.worker_id)
         return 0
+
+    # -- the worker registry ------------------------------------------------------------
+    registry_pk = None
+
+    def register(self, *, wait=False):
+        """
+        Add this worker to the registry. ``wait``: until the database answers
+        (backed off, logged), or the worker is stopped meanwhile.
+        """
+        attempts = Reconnect("Registering the worker")
+        while True:
+            try:
+                self.registry_pk = queue.register(
+                    worker_id=self.worker_id,
+                    backend=self.backend,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    queues=self.queues,
+                    concurrency=self.concurrency,
+                    using=self.using,
+                )
+                attempts.succeeded()
+                return
+            except Exception as e:
+                connections[self.using].close()
+                if not wait:
+                    raise
+                if self.stopping.wait(attempts.failed(e)):
+                    return
+
+    def _sign_off(self):
+        try:
+            queue.sign_off(self.worker_id, using=self.using)
+        except Exception as e:
+            logger.warning("Could not mark worker %s stopped in the registry (%s).", self.worker_id, e)
+
+    def started_count(self):
+        """Attempts running now (not those claimed ahead and waiting for a thread)."""
+        with self.lock:
+            return len(self.started) - len(self.abandoned)
+
+    def held_job_ids(self):
+        """Ids of the jobs whose leases this worker renews: attempts held, and coalesced siblings."""
+        with self.lock:
+            ids = [claimed.id for key, claimed in self.in_flight.items() if key not in self.abandoned]
+        return ids + [sibling.id for sibling in self.runner.held_siblings()]
 
     def _prefetch(self):
         """How many jobs to claim beyond the free slots: as many as start within PREFETCH_WAIT."""
@@ -182,11 +241,11 @@ class Worker:
             if limited and free > 0 and not claimed.limited_candidates:
                 self.next_limited_check = now + self.options.POLL_INTERVAL
         except Exception as e:
-            logger.warning("Claiming failed (%s); retrying in %ss.", e, self.options.POLL_INTERVAL)
             connections[self.using].close()
             self.reporter.give_back(succeeded)  # still held by their leases: recorded at the next try
-            self.stopping.wait(self.options.POLL_INTERVAL)
+            self.stopping.wait(self.claims.failed(e))
             return []
+        self.claims.succeeded()
         self.reporter.recorded(succeeded, recorded)
         for report in succeeded:
             self._track(report.claimed, False)
@@ -198,9 +257,9 @@ class Worker:
             self.work.put(job)
         return claimed
 
-    def _start_threads(self):
-        for i in range(self.concurrency):
-            thread = threading.Thread(target=self._job_thread, name=f"django_jobs-{i}", daemon=True)
+    def _start_threads(self, count):
+        for _ in range(count):
+            thread = threading.Thread(target=self._job_thread, name=f"django_jobs-{len(self.threads)}", daemon=True)
             thread.start()
             self.threads.append(thread)
 
@@ -211,34 +270,37 @@ class Worker:
             child = ChildProcess(backend=self.backend, using=self.using, kill_grace=self.options.KILL_GRACE)
         try:
             while (claimed := self.work.get()) is not None:
-                self._run_one(claimed, child)
+                if not self._run_one(claimed, child):
+                    return  # its slot went to a new thread while this one overran
         finally:
             if child is not None:
                 child.kill()
             connections.close_all()
 
     def _run_one(self, claimed, child=None):
+        """Run one claimed attempt; False when its slot went to another thread meanwhile (it overran)."""
         # No close_old_connections() here: with CONN_MAX_AGE = 0 it would
         # reconnect for every job. A connection that fails is closed below.
-        event = self.cancel_events.get(claimed.id)
+        key = (claimed.id, claimed.attempt)
+        event = self.cancel_events.get(key)
         if self.stopping.is_set() or (event is not None and event.is_set()):
             # Claimed ahead (prefetch) and not started: given back at shutdown,
             # or cancelled while it waited (and so finished already).
             self._give_back(claimed, release=self.stopping.is_set())
-            return
+            return True
         started = time.monotonic()
+        with self.lock:
+            self.started[key] = started
         pending = False
         try:
             if child is None:
-                report = self.runner.run(claimed, self.cancel_events.get(claimed.id))
+                report = self.runner.run(claimed, event)
                 transition = self.reporter.report(report)
                 pending = transition == PENDING
                 how, where = describe(report, transition), ""
             else:
-                self.children[claimed.id] = child
-                how = child.run(
-                    claimed, self.cancel_events.get(claimed.id), max_work_duration=claimed.max_work_duration
-                )
+                self.children[key] = child
+                how = child.run(claimed, event, max_work_duration=claimed.max_work_duration)
                 where = " (child process)"
             logger.info(
                 "Job %s %s attempt %s %s in %.3fs%s",
@@ -255,22 +317,62 @@ class Worker:
         finally:
             took = time.monotonic() - started
             self.recent_duration = took if self.recent_duration is None else 0.8 * self.recent_duration + 0.2 * took
-            self.children.pop(claimed.id, None)
+            self.children.pop(key, None)
             with self.lock:
-                self.running -= 1
+                self.started.pop(key, None)
+                overran = key in self.abandoned
+                self.abandoned.discard(key)
+                if not overran:  # an abandoned attempt's slot was counted free already
+                    self.running -= 1
             if not pending:  # else its lease is renewed until it is recorded
                 self._track(claimed, False)
             self.slot_freed.set()
+        return not overran
+
+    def _check_overruns(self):
+        """
+        Threads cannot be killed: an attempt running past its max_work_duration
+        (plus the kill margin) keeps its thread, but not its slot. Its lease is
+        no longer renewed (the scheduler rescues the job; its late report is
+        refused), and a new thread takes the slot, so that jobs claimed for this
+        worker keep starting. ``--processes`` kills such attempts instead.
+        """
+        if self.processes:
+            return
+        now = time.monotonic()
+        with self.lock:
+            overrun = [
+                key
+                for key, started in self.started.items()
+                if key not in self.abandoned
+                and (claimed := self.in_flight.get(key)) is not None
+                and claimed.max_work_duration is not None
+                and now - started > (claimed.max_work_duration + KILL_MARGIN).total_seconds()
+            ]
+            for key in overrun:
+                self.abandoned.add(key)
+                self.running -= 1
+        for job_id, attempt in overrun:
+            logger.warning(
+                "Job %s attempt %s overran its max_work_duration; its thread cannot be killed and is left to end "
+                "on its own (its result will be refused). A new thread takes its slot. Use --processes to kill "
+                "such jobs.",
+                job_id,
+                attempt,
+            )
+        if overrun:
+            self._start_threads(len(overrun))
 
     def _track(self, claimed, running):
         """Keep ``in_flight`` (whose leases the heartbeat renews) and cancel events up to date."""
+        key = (claimed.id, claimed.attempt)
         with self.lock:
             if running:
-                self.in_flight[claimed.id] = claimed
-                self.cancel_events[claimed.id] = threading.Event()
+                self.in_flight[key] = claimed
+                self.cancel_events[key] = threading.Event()
             else:
-                self.in_flight.pop(claimed.id, None)
-                self.cancel_events.pop(claimed.id, None)
+                self.in_flight.pop(key, None)
+                self.cancel_events.pop(key, None)
 
     def _check_cancelled(self, announced=()):
         """
@@ -279,40 +381,23 @@ class Worker:
         """
         now = time.monotonic()
         with self.lock:
-            ids = list(self.in_flight)
-        if not ids:
+            keys = list(self.in_flight)
+        if not keys:
             return
-        found = {i for i in announced if i in self.in_flight}
+        held = {job_id for job_id, _attempt in keys}
+        found = {i for i in announced if i in held}
         if now >= self.next_cancel_check:
             self.next_cancel_check = now + self.options.POLL_INTERVAL
             try:
-                found |= queue.cancelled_among(ids, using=self.using)
+                found |= queue.cancelled_among(sorted(held), using=self.using)
             except Exception as e:
                 logger.warning("Checking for cancelled jobs failed (%s).", e)
                 connections[self.using].close()
-        for job_id in found:
-            event = self.cancel_events.get(job_id)
-            if event is not None and not event.is_set():
-                logger.info("Job %s was cancelled: asking it to stop.", job_id)
+        for key in keys:
+            event = self.cancel_events.get(key)
+            if key[0] in found and event is not None and not event.is_set():
+                logger.info("Job %s was cancelled: asking it to stop.", key[0])
                 event.set()
-
-    def _heartbeat_loop(self):
-        interval = self.options.LEASE_SECONDS / 3
-        while not self.stopping.wait(interval) or self.in_flight:
-            with self.lock:
-                ids = list(self.in_flight)
-            ids += [sibling.id for sibling in self.runner.held_siblings()]
-            if not ids:
-                if self.stopping.is_set():
-                    return
-                continue
-            try:
-                queue.heartbeat(worker_id=self.worker_id, job_ids=ids, lease=self.options.lease, using=self.using)
-            except Exception as e:
-                logger.warning("Heartbeat failed (%s); will retry.", e)
-                connections[self.using].close()
-            if self.stopping.is_set():
-                time.sleep(min(interval, 1.0))
 
     def _give_back(self, claimed, *, release):
         """A claimed job this worker will not start: released (attempt not spent), or just forgotten."""
@@ -351,7 +436,7 @@ class Worker:
                 logger.warning("Job %s attempt %s released unfinished; it will run again.", claimed.id, claimed.attempt)
             except JobNotClaimed:
                 pass
-            if child := self.children.get(claimed.id):
+            if child := self.children.get((claimed.id, claimed.attempt)):
                 child.kill()
         # Job threads are daemons: one still running a released job does not
         # hold the process, and its late report is refused (JobNotClaimed).
@@ -359,5 +444,6 @@ class Worker:
             self.work.put(None)
         if not left:
             for thread in self.threads:
-                thread.join()
+                thread.join(timeout=self.grace_period + 5)
+        self.stopped.set()
         connections.close_all()

@@ -102,16 +102,6 @@ def test_a_taken_back_attempt_cannot_overwrite_the_new_one():
     assert Job.objects.get(pk=new.id).return_value == "fresh"
 
 
-def test_rescue_fails_a_job_with_no_attempts_left():
-    JobFactory()
-    claim("dead", lease=timedelta(seconds=-1))
-    queue.rescue_expired(using="default")
-    job = Job.objects.get()
-    assert job.state == JobState.FAILED
-    run = job.runs.get()
-    assert run.exception_class_path == "django_jobs.exceptions.WorkerLost" and "dead" in run.message
-
-
 def test_heartbeat_renews_only_own_leases_and_respects_max_work_duration():
     a = JobFactory()
     b = JobFactory(max_work_duration=timedelta(seconds=5))

@@ -72,10 +72,10 @@ def _attempt(report):
     return apply
 
 
-def _rescue(attempts_left):
+def _rescue(lost_attempts):
     def apply(state):
         claimed = claimed_job()
-        Job.objects.filter(pk=claimed.id).update(state=state, attempts_left=attempts_left)
+        Job.objects.filter(pk=claimed.id).update(state=state, lost_attempts=lost_attempts)
         lease_ran_out(claimed)
         queue.rescue_expired(using="default")
         return claimed.id
@@ -112,8 +112,8 @@ APPLY = {
     "fail": _attempt(lambda c: queue.fail(c, ERROR, using="default")),
     "decline": _attempt(lambda c: queue.decline(c, run_after=5, using="default")),
     "release": _attempt(lambda c: queue.release(c, using="default")),
-    "rescue": _rescue(attempts_left=1),
-    "rescue_fail": _rescue(attempts_left=0),
+    "rescue": _rescue(lost_attempts=0),
+    "rescue_fail": _rescue(lost_attempts=2),  # its third loss (MAX_LOST_ATTEMPTS)
     "cancel": _operator(queue.cancel, attempts=1),
     "expire": _expire,
     "retry": _operator(queue.retry),

@@ -199,6 +199,31 @@ class DatabaseOps:
             (claimed.id, claimed.attempt, None if value is None else json.dumps(value)) for claimed, value in succeeded
         ]
 
+    def renew_leases(self, worker_id, job_ids, lease):
+        """
+        Renew ``worker_id``'s leases on ``job_ids`` (running jobs it holds): to
+        now + ``lease``, but a job with a max_work_duration at most to
+        last_attempted_at + max_work_duration + KILL_MARGIN. Returns how many.
+        """
+        from django.db.models import Case, F, Q, When
+        from django.db.models.functions import Now
+        from django.db.models.lookups import LessThan
+
+        from ..models import Job
+
+        renewed = Now() + lease
+        deadline = F("last_attempted_at") + F("max_work_duration") + KILL_MARGIN
+        return (
+            Job.objects.using(self.using)
+            .filter(pk__in=job_ids, state="running", worker_id=worker_id)
+            .update(
+                grabbed_until=Case(
+                    When(Q(max_work_duration__isnull=False) & LessThan(deadline, renewed), then=deadline),
+                    default=renewed,
+                )
+            )
+        )
+
     def write_transaction(self):
         """A context manager: one transaction in which claims (and reports) are made together."""
         raise NotImplementedError
@@ -233,13 +258,24 @@ class DatabaseOps:
         return value
 
     # -- waking and waiting --------------------------------------------------
-    def listener(self, stop_event):
+    def listener(self, stop_event, worker_pk=None):
         """
         A Listener whose ``wait(timeout)`` returns when work may have arrived,
         when ``stop_event`` is set, or after ``timeout`` seconds. It returns
         the ids of jobs announced as cancelled meanwhile (a set, maybe empty).
+        ``worker_pk``: the registry id of the worker listening, whose liveness
+        the listener's connection may carry (PostgreSQL: a session lock).
         """
         return PollingListener(stop_event)
+
+    # -- worker liveness ---------------------------------------------------------
+    def workers_holding_locks(self, worker_pks):
+        """
+        Of these registry ids, the workers that provably still run: here none
+        can be proven (the registry's heartbeats decide alone); PostgreSQL
+        looks for each worker's session lock.
+        """
+        return set()
 
     # -- the clock ---------------------------------------------------------------
     def now(self):

@@ -34,11 +34,24 @@ CHANNEL = "django_jobs"
 CANCEL_CHANNEL = "django_jobs_cancel"
 #: Advisory lock key of the scheduler leader ("djobs" in ASCII).
 LEADER_LOCK_KEY = 0x646A6F6273
+#: The first key of a worker's liveness lock (``pg_advisory_lock(WORKER_LOCK_SPACE, registry id)``):
+#: held on the worker's listening connection for as long as it lives.
+WORKER_LOCK_SPACE = 0x646A6F62  # "djob"
+HELD_WORKER_LOCKS = """
+    SELECT objid::bigint FROM pg_locks
+    WHERE locktype = 'advisory' AND classid::bigint = %s AND objsubid = 2 AND granted
+      AND objid::bigint = ANY(%s::bigint[])
+"""
 
 #: Records attempts that returned (their rows in ``done``), and their runs, in one statement (``COMPLETE``).
 COMPLETE_MANY_SQL = declared(
     """
 WITH done (id, attempt, value) AS (VALUES {values}),
+locked AS (
+    -- Rows are locked in id order, as every multi-row statement here locks them (see RENEW_SQL):
+    -- two such statements can wait for each other, never deadlock.
+    SELECT job.id FROM {job} AS job JOIN done ON job.id = done.id ORDER BY job.id FOR UPDATE OF job
+),
 recorded AS (
     UPDATE {job} AS job SET
         state = $target,
@@ -47,8 +60,8 @@ recorded AS (
         grabbed_until = NULL,
         return_value = done.value::jsonb,
         exit_status = 0
-    FROM done
-    WHERE job.id = done.id AND job.attempts = done.attempt
+    FROM done, locked
+    WHERE job.id = done.id AND job.id = locked.id AND job.attempts = done.attempt
       AND job.state IN ($sources) AND job.worker_id = %s
     RETURNING job.id, job.attempts
 ), runs AS (
@@ -63,6 +76,20 @@ SELECT id FROM recorded
 
 #: Declared transitions and the statements that apply them (checked against each other by the tests).
 STATEMENTS = {"claim": "CLAIM_SQL", "complete": "COMPLETE_MANY_SQL"}
+
+#: Renews a worker's leases, locking the rows in id order (a batched completion locks them so too).
+RENEW_SQL = """
+UPDATE {job} AS job SET grabbed_until = CASE
+        WHEN job.max_work_duration IS NOT NULL
+             AND job.last_attempted_at + job.max_work_duration + %(margin)s < statement_timestamp() + %(lease)s
+        THEN job.last_attempted_at + job.max_work_duration + %(margin)s
+        ELSE statement_timestamp() + %(lease)s END
+FROM (
+    SELECT id FROM {job} WHERE id = ANY(%(ids)s) AND state = 'running' AND worker_id = %(worker_id)s
+    ORDER BY id FOR UPDATE
+) AS locked
+WHERE job.id = locked.id
+"""
 
 #: Shared by both claim paths: which ready rows are due and may be claimed.
 DUE = """
@@ -222,6 +249,14 @@ class PostgreSQLOps(DatabaseOps):
             cursor.execute(sql, [*(v for row in rows for v in row), worker_id])
             return {job_id for (job_id,) in cursor.fetchall()}
 
+    def renew_leases(self, worker_id, job_ids, lease):
+        from ..models import Job
+
+        params = {"ids": sorted(job_ids), "worker_id": worker_id, "lease": lease, "margin": KILL_MARGIN}
+        with self.connection.cursor() as cursor:
+            cursor.execute(RENEW_SQL.format(job=self.qn(Job._meta.db_table)), params)
+            return cursor.rowcount
+
     #: From this many rows, insert_jobs copies instead of INSERTing.
     COPY_FROM = 20
 
@@ -273,8 +308,17 @@ class PostgreSQLOps(DatabaseOps):
             cursor.execute("SELECT clock_timestamp()")
             return cursor.fetchone()[0]
 
-    def listener(self, stop_event):
-        return PostgreSQLListener(self.using, stop_event)
+    def listener(self, stop_event, worker_pk=None):
+        return PostgreSQLListener(self.using, stop_event, worker_pk)
+
+    def workers_holding_locks(self, worker_pks):
+        """The workers among ``worker_pks`` whose session lock is held: their connection, so their process, lives."""
+        if not worker_pks:
+            return set()
+        with self.connection.cursor() as cursor:
+            cursor.execute(HELD_WORKER_LOCKS, [WORKER_LOCK_SPACE, [pk & 0x7FFFFFFF for pk in worker_pks]])
+            held = {objid for (objid,) in cursor.fetchall()}
+        return {pk for pk in worker_pks if pk & 0x7FFFFFFF in held}
 
     def leadership(self, worker_id):
         return AdvisoryLockLeadership(self.using)
@@ -307,15 +351,22 @@ class DedicatedConnection:
 
 
 class PostgreSQLListener(DedicatedConnection):
-    """LISTENs for NOTIFY from enqueues; polls while the database is unreachable."""
+    """
+    LISTENs for NOTIFY from enqueues; polls while the database is unreachable.
+    With a worker's registry id, it also holds that worker's liveness lock.
+    """
 
-    def __init__(self, using, stop_event):
+    def __init__(self, using, stop_event, worker_pk=None):
         super().__init__(using)
         self.polling = PollingListener(stop_event)
+        self.worker_pk = worker_pk
 
     def on_connect(self, conn):
         conn.execute(f"LISTEN {CHANNEL}")
         conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+        if self.worker_pk is not None:
+            # Session level: it lives exactly as long as this connection (so this process).
+            conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (WORKER_LOCK_SPACE, self.worker_pk & 0x7FFFFFFF))
 
     def wait(self, timeout):
         try:

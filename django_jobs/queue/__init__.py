@@ -11,6 +11,7 @@ attempt ended. One module per concern:
 - ``claims``: claiming due jobs, leases, batched completion;
 - ``reports``: how an attempt ended (complete, fail, decline, release);
 - ``maintenance``: the scheduler's rescue, expiry and pruning;
+- ``workers``: the worker registry, and rescuing the attempts of dead workers;
 - ``operations``: what operators do (cancel, retry, run now, pause, clear);
 - ``reads``: jobs, attempts and logs as the API, admin and commands read them.
 """
@@ -30,11 +31,13 @@ from .maintenance import delete_jobs, expire_overdue, prune, rescue_expired
 from .operations import cancel, clear_queue, pause, resume, retry, run_now
 from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
 from .reports import complete, decline, fail, release
+from .workers import beat, live_workers, register, request_stop, rescue_dead_workers, sign_off
 
 __all__ = [
     "Enqueued",
     "ErrorInfo",
     "add_and_claim",
+    "beat",
     "cancel",
     "cancelled_among",
     "claim",
@@ -55,14 +58,19 @@ __all__ = [
     "insert_many",
     "list_jobs",
     "live_with_uniqkey",
+    "live_workers",
     "logs",
     "pause",
     "paused_queues",
     "prune",
+    "register",
     "release",
+    "request_stop",
+    "rescue_dead_workers",
     "rescue_expired",
     "resume",
     "retry",
     "run_now",
     "runs",
+    "sign_off",
 ]

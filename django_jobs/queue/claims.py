@@ -5,12 +5,10 @@ The SQL lives in ``db/``, one module per database.
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, When
 from django.db.models.functions import Now
-from django.db.models.lookups import LessThan
 
 from ..db import get_ops
-from ..db.base import KILL_MARGIN, ClaimBatch, ClaimedJob
+from ..db.base import ClaimBatch, ClaimedJob
 from ..models import FuncMap, Job, JobRun
 from ..states import JobState
 from ..transitions import ADD_AND_CLAIM
@@ -66,18 +64,7 @@ def heartbeat(*, worker_id, job_ids, lease, using):
     """
     if not job_ids:
         return 0
-    renewed = Now() + lease
-    deadline = F("last_attempted_at") + F("max_work_duration") + KILL_MARGIN
-    return (
-        Job.objects.using(using)
-        .filter(pk__in=job_ids, state=JobState.RUNNING, worker_id=worker_id)
-        .update(
-            grabbed_until=Case(
-                When(Q(max_work_duration__isnull=False) & LessThan(deadline, renewed), then=deadline),
-                default=renewed,
-            )
-        )
-    )
+    return get_ops(using).renew_leases(worker_id, job_ids, lease)
 
 
 def claim_coalesced(claimed, *, limit, lease, using):

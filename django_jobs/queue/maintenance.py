@@ -5,10 +5,12 @@ guarded delete they and the operators use.
 """
 
 from django.db import transaction
+from django.db.models import BooleanField, Case, F, Q, Value, When
 from django.db.models.functions import Now
+from django.db.models.lookups import LessThan
 
 from .. import states
-from ..exceptions import WorkerLost
+from ..exceptions import JobTimeout, WorkerLost
 from ..models import Job, JobLog, JobRun
 from ..states import JobState
 from ..transitions import EXPIRE, RESCUE, RESCUE_FAIL
@@ -16,36 +18,74 @@ from .errors import ErrorInfo
 from .guarded import close_run, finishing, move
 
 
-def rescue_expired(*, using, batch=500):
+def rescue_expired(*, max_lost=3, using, batch=500):
     """
-    Take back jobs whose lease ran out (their worker died or overran
-    max_work_duration): close the attempt as lost, and make the job ready
-    again (``RESCUE``), or failed if it has no attempts left (``RESCUE_FAIL``).
-    Returns how many.
+    Take back jobs whose lease ran out: their worker died without the registry
+    noticing first, stopped renewing, or the attempt overran max_work_duration.
+    Returns how many (see ``rescue``).
     """
-    rescued = 0
-    expired = (
-        Job.objects.using(using)
-        .filter(state=JobState.RUNNING, grabbed_until__lt=Now())
-        .values_list("pk", "attempts", "attempts_left", "worker_id")[:batch]
+    expired = Job.objects.using(using).filter(state=JobState.RUNNING, grabbed_until__lt=Now())
+    return rescue(expired, max_lost=max_lost, using=using, why="its lease expired", batch=batch)
+
+
+def rescue(jobs, *, max_lost, using, why, batch=500):
+    """
+    Take back the running attempts among ``jobs`` (a queryset, re-checked for
+    each job in its guard), closing each as lost:
+
+    - an attempt that overran its max_work_duration spends its attempt
+      (``JobTimeout``): ready again if attempts are left, else failed;
+    - any other was lost with its worker: the attempt is given back, and the
+      job is ready again at once, unless this is its ``max_lost``-th loss
+      (a job that kills its worker), which fails it with ``WorkerLost``.
+
+    Returns how many attempts were rescued.
+    """
+    overran = Case(
+        When(
+            Q(max_work_duration__isnull=False) & LessThan(F("last_attempted_at") + F("max_work_duration"), Now()),
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanField(),
     )
-    for pk, attempt, attempts_left, worker_id in expired:
-        values: dict[str, object]
-        if attempts_left > 0:
-            transition, values = RESCUE, {"run_after": Now(), "worker_id": None, "grabbed_until": None}
-        else:
-            transition, values = RESCUE_FAIL, {**finishing(), "worker_id": None, "exit_status": 1}
+    found = jobs.annotate(overran=overran).values_list(
+        "pk", "attempts", "attempts_left", "lost_attempts", "worker_id", "overran"
+    )[:batch]
+    rescued = 0
+    for pk, attempt, attempts_left, lost, worker_id, timed_out in found:
+        transition, values, error = _rescue_of(attempts_left, lost, worker_id, timed_out, max_lost, why)
         with transaction.atomic(using=using):
-            jobs = Job.objects.using(using).filter(pk=pk, attempts=attempt, grabbed_until__lt=Now())
-            if move(transition, jobs, **values):
-                error = ErrorInfo.without_traceback(
-                    WorkerLost,
-                    f"Lease expired: worker {worker_id} died, stopped renewing, "
-                    "or the attempt overran max_work_duration.",
-                )
+            if move(transition, jobs.filter(pk=pk, attempts=attempt, worker_id=worker_id), **values):
                 close_run(transition, pk, attempt, using=using, error=error)
                 rescued += 1
     return rescued
+
+
+def _rescue_of(attempts_left, lost, worker_id, timed_out, max_lost, why):
+    """(transition, column values, error) for one rescued attempt."""
+    if timed_out:
+        error = ErrorInfo.without_traceback(
+            JobTimeout, f"the attempt overran its max_work_duration; worker {worker_id} did not finish it"
+        )
+        if attempts_left > 0:  # the attempt is spent: attempts_left and lost_attempts stay as they are
+            values: dict[str, object] = {"attempts_left": attempts_left, "lost_attempts": lost}
+            return RESCUE, {**values, "run_after": Now(), "worker_id": None, "grabbed_until": None}, error
+        return RESCUE_FAIL, {**finishing(), "worker_id": None, "exit_status": 1, "lost_attempts": lost}, error
+    if lost + 1 >= max_lost:
+        error = ErrorInfo.without_traceback(
+            WorkerLost, f"lost {lost + 1} times with its worker (last: worker {worker_id}, {why}); not run again"
+        )
+        return RESCUE_FAIL, {**finishing(), "worker_id": None, "exit_status": 1, "lost_attempts": lost + 1}, error
+    error = ErrorInfo.without_traceback(WorkerLost, f"worker {worker_id} lost the attempt: {why}; it runs again")
+    values = {
+        "run_after": Now(),
+        "worker_id": None,
+        "grabbed_until": None,
+        "attempts_left": F("attempts_left") + 1,
+        "lost_attempts": lost + 1,
+    }
+    return RESCUE, values, error
 
 
 def expire_overdue(*, using):

@@ -48,6 +48,7 @@ def retry(job_id, *, using):
         grabbed_until=None,
         return_value=None,
         exit_status=None,
+        lost_attempts=0,
     )
     if not changed:
         raise InvalidTransition(f"Job {job.pk} is {job.state}; only failed, cancelled or expired jobs can be retried.")

@@ -152,3 +152,9 @@ def forgettable():
 def elsewhere(a, b):
     """A task of another (not django_jobs) backend: recurring entries must refuse it."""
     return a + b
+
+
+@task
+def interrupts(kind="keyboard"):
+    """Raises what usually stops a program: it must end only this attempt."""
+    raise KeyboardInterrupt("from the job") if kind == "keyboard" else SystemExit(3)

@@ -1,0 +1,65 @@
+"""
+A worker's heartbeat thread: it renews the leases of the attempts the worker
+holds (every third of LEASE_SECONDS) and beats the worker registry (every
+WORKER_HEARTBEAT seconds), which is how the scheduler leader tells a live
+worker from a dead one within seconds.
+"""
+
+import logging
+import threading
+import time
+
+from django.db import connections
+
+from . import queue
+
+logger = logging.getLogger("django_jobs.worker")
+
+
+class Heartbeat:
+    def __init__(self, worker):
+        self.worker = worker
+        self.options = worker.options
+        self.using = worker.using
+        self.thread = threading.Thread(target=self._loop, name="django_jobs-heartbeat", daemon=True)
+        self.next_renewal = 0.0
+
+    def start(self):
+        self.thread.start()
+
+    def _loop(self):
+        worker, options = self.worker, self.options
+        interval = min(options.WORKER_HEARTBEAT, options.LEASE_SECONDS / 3)
+        self.next_renewal = time.monotonic() + options.LEASE_SECONDS / 3
+        while not worker.stopped.wait(interval):
+            try:
+                self.beat()
+                if time.monotonic() >= self.next_renewal:
+                    self.next_renewal = time.monotonic() + options.LEASE_SECONDS / 3
+                    self.renew()
+            except Exception as e:
+                logger.warning("Heartbeat failed (%s); will retry.", e)
+                connections[self.using].close()
+
+    def beat(self):
+        """Tell the registry this worker lives; stop if an operator asked; re-register if found dead."""
+        worker = self.worker
+        answer = queue.beat(
+            worker.worker_id, running=worker.started_count(), stopping=worker.stopping.is_set(), using=self.using
+        )
+        if answer is None:
+            logger.error(
+                "Worker %s was found dead by the scheduler (no heartbeat for %ss) and its jobs were rescued; "
+                "their results from here will be refused. Registering again.",
+                worker.worker_id,
+                self.options.WORKER_DEAD_AFTER,
+            )
+            worker.register()
+        elif answer and not worker.stopping.is_set():
+            logger.warning("Worker %s was asked to stop (registry): stopping gracefully.", worker.worker_id)
+            worker.stop()
+
+    def renew(self):
+        ids = self.worker.held_job_ids()
+        if ids:
+            queue.heartbeat(worker_id=self.worker.worker_id, job_ids=ids, lease=self.options.lease, using=self.using)
