@@ -25,7 +25,6 @@ from django.utils.crypto import get_random_string
 
 from . import logcapture, queue
 from .db import get_ops
-from .db.base import KILL_MARGIN
 from .exceptions import JobNotClaimed
 from .heartbeat import Heartbeat
 from .processes import ChildProcess
@@ -33,6 +32,7 @@ from .reconnect import Reconnect
 from .reporter import PENDING, Reporter, describe
 from .runner import Runner
 from .scheduler import Scheduler
+from .slots import Slots
 
 if TYPE_CHECKING:
     from .db.base import ClaimedJob
@@ -87,16 +87,8 @@ class Worker:
         #: Set once the worker has finished stopping: its heartbeat ends.
         self.stopped = threading.Event()
         self.slot_freed = threading.Event()
-        # Attempts are keyed by (job id, attempt): one worker may hold two attempts of a job (the first
-        # overran max_work_duration in a thread that cannot be killed, and was rescued and claimed again).
-        self.in_flight = {}  # (job id, attempt) -> ClaimedJob
-        self.cancel_events = {}  # (job id, attempt) -> threading.Event
-        self.started = {}  # (job id, attempt) -> monotonic time its thread started it
-        #: Attempts whose thread overran max_work_duration: their slot was given to a new thread.
-        self.abandoned = set()
-        self.running = 0  # claimed attempts not yet returned (queued for a thread, or running on one)
+        self.slots = Slots()
         self.claims = Reconnect("Claiming jobs")
-        self.lock = threading.Lock()
         self.next_cancel_check = 0.0
         self.next_limited_check = 0.0
         self.work: queue_module.SimpleQueue[ClaimedJob | None] = queue_module.SimpleQueue()
@@ -115,7 +107,7 @@ class Worker:
             "Received %s: no new jobs; waiting up to %ss for %d running.",
             signal.Signals(signum).name,
             self.grace_period,
-            len(self.in_flight),
+            len(self.slots.held),
         )
         self.stop()
 
@@ -144,13 +136,13 @@ class Worker:
                 self.scheduler.tick()
                 self._check_cancelled()
                 self._check_overruns()
-                free = self.concurrency + self._prefetch() - self.running
+                free = self.concurrency + self._prefetch() - self.slots.busy
                 claimed = self._report_and_claim(max(free, 0))
-                if self.burst and not claimed and not self.running and not self.reporter.has_pending():
+                if self.burst and not claimed and not self.slots.busy and not self.reporter.has_pending():
                     break
                 if free > 0 and len(claimed) == free:
                     continue  # there may be more: fill the freed slots first
-                if self.running:
+                if self.slots.busy:
                     # Wake when a slot frees; meanwhile hear of new jobs and cancels.
                     self.slot_freed.wait(self.options.POLL_INTERVAL if free <= 0 else BUSY_WAIT)
                     self.slot_freed.clear()
@@ -202,14 +194,11 @@ class Worker:
 
     def started_count(self):
         """Attempts running now (not those claimed ahead and waiting for a thread)."""
-        with self.lock:
-            return len(self.started) - len(self.abandoned)
+        return self.slots.running_now()
 
     def held_job_ids(self):
         """Ids of the jobs whose leases this worker renews: attempts held, and coalesced siblings."""
-        with self.lock:
-            ids = [claimed.id for key, claimed in self.in_flight.items() if key not in self.abandoned]
-        return ids + [sibling.id for sibling in self.runner.held_siblings()]
+        return self.slots.renewable_ids() + [sibling.id for sibling in self.runner.held_siblings()]
 
     def _prefetch(self):
         """How many jobs to claim beyond the free slots: as many as start within PREFETCH_WAIT."""
@@ -248,11 +237,8 @@ class Worker:
         self.claims.succeeded()
         self.reporter.recorded(succeeded, recorded)
         for report in succeeded:
-            self._track(report.claimed, False)
-        with self.lock:
-            self.running += len(claimed)
-        for job in claimed:
-            self._track(job, True)
+            self.slots.forget(report.claimed)
+        self.slots.claimed(claimed)
         for job in claimed:
             self.work.put(job)
         return claimed
@@ -281,16 +267,14 @@ class Worker:
         """Run one claimed attempt; False when its slot went to another thread meanwhile (it overran)."""
         # No close_old_connections() here: with CONN_MAX_AGE = 0 it would
         # reconnect for every job. A connection that fails is closed below.
-        key = (claimed.id, claimed.attempt)
-        event = self.cancel_events.get(key)
+        event = self.slots.cancel_event(claimed)
         if self.stopping.is_set() or (event is not None and event.is_set()):
             # Claimed ahead (prefetch) and not started: given back at shutdown,
             # or cancelled while it waited (and so finished already).
             self._give_back(claimed, release=self.stopping.is_set())
             return True
         started = time.monotonic()
-        with self.lock:
-            self.started[key] = started
+        self.slots.start(claimed)
         pending = False
         try:
             if child is None:
@@ -299,7 +283,7 @@ class Worker:
                 pending = transition == PENDING
                 how, where = describe(report, transition), ""
             else:
-                self.children[key] = child
+                self.children[Slots.key(claimed)] = child
                 how = child.run(claimed, event, max_work_duration=claimed.max_work_duration)
                 where = " (child process)"
             logger.info(
@@ -317,17 +301,12 @@ class Worker:
         finally:
             took = time.monotonic() - started
             self.recent_duration = took if self.recent_duration is None else 0.8 * self.recent_duration + 0.2 * took
-            self.children.pop(key, None)
-            with self.lock:
-                self.started.pop(key, None)
-                overran = key in self.abandoned
-                self.abandoned.discard(key)
-                if not overran:  # an abandoned attempt's slot was counted free already
-                    self.running -= 1
+            self.children.pop(Slots.key(claimed), None)
+            kept_slot = self.slots.end(claimed)
             if not pending:  # else its lease is renewed until it is recorded
-                self._track(claimed, False)
+                self.slots.forget(claimed)
             self.slot_freed.set()
-        return not overran
+        return kept_slot
 
     def _check_overruns(self):
         """
@@ -339,19 +318,7 @@ class Worker:
         """
         if self.processes:
             return
-        now = time.monotonic()
-        with self.lock:
-            overrun = [
-                key
-                for key, started in self.started.items()
-                if key not in self.abandoned
-                and (claimed := self.in_flight.get(key)) is not None
-                and claimed.max_work_duration is not None
-                and now - started > (claimed.max_work_duration + KILL_MARGIN).total_seconds()
-            ]
-            for key in overrun:
-                self.abandoned.add(key)
-                self.running -= 1
+        overrun = self.slots.overrun()
         for job_id, attempt in overrun:
             logger.warning(
                 "Job %s attempt %s overran its max_work_duration; its thread cannot be killed and is left to end "
@@ -363,28 +330,15 @@ class Worker:
         if overrun:
             self._start_threads(len(overrun))
 
-    def _track(self, claimed, running):
-        """Keep ``in_flight`` (whose leases the heartbeat renews) and cancel events up to date."""
-        key = (claimed.id, claimed.attempt)
-        with self.lock:
-            if running:
-                self.in_flight[key] = claimed
-                self.cancel_events[key] = threading.Event()
-            else:
-                self.in_flight.pop(key, None)
-                self.cancel_events.pop(key, None)
-
     def _check_cancelled(self, announced=()):
         """
         Tell running jobs they were cancelled: those announced (NOTIFY), and,
         every POLL_INTERVAL, those found cancelled in the database.
         """
         now = time.monotonic()
-        with self.lock:
-            keys = list(self.in_flight)
-        if not keys:
+        held = self.slots.held_job_ids()
+        if not held:
             return
-        held = {job_id for job_id, _attempt in keys}
         found = {i for i in announced if i in held}
         if now >= self.next_cancel_check:
             self.next_cancel_check = now + self.options.POLL_INTERVAL
@@ -393,11 +347,8 @@ class Worker:
             except Exception as e:
                 logger.warning("Checking for cancelled jobs failed (%s).", e)
                 connections[self.using].close()
-        for key in keys:
-            event = self.cancel_events.get(key)
-            if key[0] in found and event is not None and not event.is_set():
-                logger.info("Job %s was cancelled: asking it to stop.", key[0])
-                event.set()
+        for job_id in self.slots.cancelled(found):
+            logger.info("Job %s was cancelled: asking it to stop.", job_id)
 
     def _give_back(self, claimed, *, release):
         """A claimed job this worker will not start: released (attempt not spent), or just forgotten."""
@@ -408,9 +359,8 @@ class Worker:
                 pass
             except Exception:
                 logger.exception("Releasing job %s failed; its lease will expire.", claimed.id)
-        self._track(claimed, False)
-        with self.lock:
-            self.running -= 1
+        self.slots.forget(claimed)
+        self.slots.end(claimed, started=False)
         self.slot_freed.set()
 
     def _shutdown(self):
@@ -422,21 +372,20 @@ class Worker:
                 break
             self._give_back(claimed, release=True)
         deadline = time.monotonic() + self.grace_period
-        while self.in_flight and time.monotonic() < deadline:
+        while self.slots.held and time.monotonic() < deadline:
             self._report_and_claim(0)
             self.slot_freed.wait(min(0.2, max(0.0, deadline - time.monotonic())))
             self.slot_freed.clear()
         self._report_and_claim(0)
         self.stopping.set()
-        with self.lock:
-            left = list(self.in_flight.values())
+        left = self.slots.all_held()
         for claimed in left:
             try:
                 queue.release(claimed, using=self.using)
                 logger.warning("Job %s attempt %s released unfinished; it will run again.", claimed.id, claimed.attempt)
             except JobNotClaimed:
                 pass
-            if child := self.children.get((claimed.id, claimed.attempt)):
+            if child := self.children.get(Slots.key(claimed)):
                 child.kill()
         # Job threads are daemons: one still running a released job does not
         # hold the process, and its late report is refused (JobNotClaimed).

@@ -4,7 +4,9 @@ spend the job's attempts, a dead worker is found through the registry and its
 attempts are rescued at once, and a job that keeps killing its worker fails.
 """
 
+import os
 import signal
+import socket
 from datetime import timedelta
 
 import pytest
@@ -88,9 +90,9 @@ def test_retry_resets_the_losses():
 # -- the worker registry -------------------------------------------------------------------------
 
 
-def register(worker_id="w1"):
+def register(worker_id="w1", host="elsewhere", pid=1):
     return queue.register(
-        worker_id=worker_id, backend="default", host="h", pid=1, queues=None, concurrency=2, using="default"
+        worker_id=worker_id, backend="default", host=host, pid=pid, queues=None, concurrency=2, using="default"
     )
 
 
@@ -140,6 +142,15 @@ def test_a_heartbeat_tells_a_worker_an_operator_asked_it_to_stop():
     register("w1")
     queue.request_stop(["w1"], using="default")
     assert queue.beat("w1", running=0, using="default") is True
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's workers all run on its host")
+def test_a_quiet_worker_whose_process_runs_on_this_host_is_alive():
+    register("w1", host=socket.gethostname(), pid=os.getpid())
+    JobFactory()
+    claim("w1")
+    go_quiet("w1")
+    assert queue.rescue_dead_workers(dead_after=3, max_lost=3, using="default") == (0, 0)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="session locks are PostgreSQL's")

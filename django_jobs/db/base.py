@@ -269,11 +269,12 @@ class DatabaseOps:
         return PollingListener(stop_event)
 
     # -- worker liveness ---------------------------------------------------------
-    def workers_holding_locks(self, worker_pks):
+    def workers_alive(self, workers):
         """
-        Of these registry ids, the workers that provably still run: here none
-        can be proven (the registry's heartbeats decide alone); PostgreSQL
-        looks for each worker's session lock.
+        Of ``workers`` (registry rows: ``(id, host, pid)``), the ids of those
+        provably still running, whatever their heartbeat says. Here none can be
+        proven (the heartbeats decide alone); SQLite asks this host's kernel,
+        PostgreSQL looks for each worker's session lock.
         """
         return set()
 

@@ -311,14 +311,14 @@ class PostgreSQLOps(DatabaseOps):
     def listener(self, stop_event, worker_pk=None):
         return PostgreSQLListener(self.using, stop_event, worker_pk)
 
-    def workers_holding_locks(self, worker_pks):
-        """The workers among ``worker_pks`` whose session lock is held: their connection, so their process, lives."""
-        if not worker_pks:
+    def workers_alive(self, workers):
+        """The workers whose session lock is held: their connection, so their process, lives."""
+        if not workers:
             return set()
+        keys = {pk & 0x7FFFFFFF: pk for pk, _host, _pid in workers}
         with self.connection.cursor() as cursor:
-            cursor.execute(HELD_WORKER_LOCKS, [WORKER_LOCK_SPACE, [pk & 0x7FFFFFFF for pk in worker_pks]])
-            held = {objid for (objid,) in cursor.fetchall()}
-        return {pk for pk in worker_pks if pk & 0x7FFFFFFF in held}
+            cursor.execute(HELD_WORKER_LOCKS, [WORKER_LOCK_SPACE, sorted(keys)])
+            return {keys[objid] for (objid,) in cursor.fetchall()}
 
     def leadership(self, worker_id):
         return AdvisoryLockLeadership(self.using)

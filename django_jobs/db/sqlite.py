@@ -14,6 +14,8 @@ drops it when the process dies.
 """
 
 import fcntl
+import os
+import socket
 
 from django.utils import timezone
 
@@ -209,6 +211,26 @@ class SQLiteOps(DatabaseOps):
 
     def leadership(self, worker_id):
         return FileLockLeadership(self.connection.settings_dict["NAME"])
+
+    def workers_alive(self, workers):
+        """
+        SQLite lives on one host, so every worker runs on this one: a worker
+        whose process still exists is alive, however late its heartbeat (a
+        busy database can hold a heartbeat back for its whole ``timeout``).
+        """
+        here = socket.gethostname()
+        alive = set()
+        for pk, host, pid in workers:
+            if host[:255] != here[:255]:
+                continue
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            except PermissionError:  # another user's process: it exists
+                pass
+            alive.add(pk)
+        return alive
 
 
 class ImmediateTransaction:

@@ -28,3 +28,12 @@ class ErrorInfo:
 def class_path(exception_class: type) -> str:
     """``module.QualName`` of a class, as JobRun.exception_class_path stores it."""
     return f"{exception_class.__module__}.{exception_class.__qualname__}"
+
+
+def storable(text: str) -> str:
+    """
+    ``text`` as every database can store it: PostgreSQL refuses a NUL
+    character in text, so a job that logs, prints or raises one has it shown
+    as ``\\x00`` instead of losing its whole report.
+    """
+    return text.replace("\x00", "\\x00") if "\x00" in text else text

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 
 from ..models import JobRun
+from .errors import storable
 
 
 class UndeclaredChange(TypeError):
@@ -59,7 +60,9 @@ def close_run(transition, job_id, attempt, *, using, error=None, exit_status=Non
     changes = {"outcome": transition.run_outcome, "finished_at": Now(), "exit_status": exit_status}
     if error is not None:
         changes.update(
-            exception_class_path=error.exception_class_path, message=error.message, traceback=error.traceback
+            exception_class_path=storable(error.exception_class_path),
+            message=storable(error.message),
+            traceback=storable(error.traceback),
         )
     runs = JobRun.objects.using(using).filter(job_id=job_id, attempt=attempt)
     if only_running:

@@ -14,7 +14,7 @@ from ..exceptions import JobNotClaimed, WorkerLost
 from ..models import Job, JobLog, JobRun
 from ..transitions import COMPLETE, DECLINE, FAIL, RELEASE, RETRY_LATER
 from .enqueue import insert_many
-from .errors import ErrorInfo
+from .errors import ErrorInfo, storable
 from .guarded import close_run, finishing, move
 
 
@@ -38,7 +38,7 @@ def _finish_attempt(claimed, transition, job_values, *, using, error=None, exit_
             )
             JobLog.objects.using(using).bulk_create(
                 [
-                    JobLog(run_id=run_id, created_at=at, level=level, logger=name, message=msg)
+                    JobLog(run_id=run_id, created_at=at, level=level, logger=storable(name), message=storable(msg))
                     for at, level, name, msg in logs
                 ]
             )

@@ -2,9 +2,10 @@
 The worker registry: workers register, heartbeat and sign off here; the
 scheduler leader finds the dead ones and rescues their attempts at once.
 
-A worker is dead when its heartbeat is older than ``dead_after`` seconds and,
-on PostgreSQL, the session advisory lock it holds on its own connection is
-gone (PostgreSQL drops it with the connection when the process dies). A live
+A worker is dead when its heartbeat is older than ``dead_after`` seconds and
+nothing proves it alive: on PostgreSQL, the session advisory lock it holds on
+its own connection is gone (PostgreSQL drops it with the connection when the
+process dies); on SQLite, which lives on one host, its process is gone. A live
 worker that was merely slow keeps its lock and is never rescued out from
 under itself; one found dead anyway (stopped for longer than ``dead_after``
 and its connection lost) finds its reports refused: its attempts were rescued.
@@ -80,11 +81,11 @@ def rescue_dead_workers(*, dead_after, max_lost, using):
     stale = Worker.objects.using(using).filter(
         status__in=LIVE, last_heartbeat__lt=Now() - timedelta(seconds=dead_after)
     )
-    candidates = list(stale.values_list("id", "worker_id"))
+    candidates = list(stale.values_list("id", "worker_id", "host", "pid"))
     if not candidates:
         return 0, 0
-    alive = get_ops(using).workers_holding_locks([pk for pk, _worker_id in candidates])
-    dead = [worker_id for pk, worker_id in candidates if pk not in alive]
+    alive = get_ops(using).workers_alive([(pk, host, pid) for pk, _worker_id, host, pid in candidates])
+    dead = [worker_id for pk, worker_id, _host, _pid in candidates if pk not in alive]
     rescued = gone = 0
     for worker_id in dead:
         with transaction.atomic(using=using):

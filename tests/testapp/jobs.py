@@ -158,3 +158,13 @@ def elsewhere(a, b):
 def interrupts(kind="keyboard"):
     """Raises what usually stops a program: it must end only this attempt."""
     raise KeyboardInterrupt("from the job") if kind == "keyboard" else SystemExit(3)
+
+
+@task
+def nul_bytes(fail=False):
+    """Logs, prints and (with ``fail``) raises text holding a NUL character."""
+    logger.warning("a log line with a \x00 in it")
+    print("a printed line with a \x00 in it")
+    if fail:
+        raise ValueError("a message with a \x00 in it")
+    return "done"
