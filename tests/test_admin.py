@@ -15,8 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from django_jobs import admin as jobs_admin
 from django_jobs import stats
+from django_jobs.admin import actions as admin_actions
+from django_jobs.admin import jobs as job_pages
+from django_jobs.admin.filters import QueueFilter
+from django_jobs.admin.jobs import JobAdmin
+from django_jobs.admin.paginator import EstimatedCountPaginator
 from django_jobs.models import FuncMap, Job, JobLog, JobRun, QueueState
 from django_jobs.states import JobState, RunOutcome
 from tests.factories import FuncMapFactory, JobFactory, JobRunFactory
@@ -169,7 +173,7 @@ def test_changelist_filters_by_state_queue_function_and_dates(admin_client):
 
 def test_queue_filter_lists_the_configured_queues_without_reading_the_table(admin_client):
     response = admin_client.get(url(CHANGELIST))
-    queue_filter = next(f for f in response.context["cl"].filter_specs if isinstance(f, jobs_admin.QueueFilter))
+    queue_filter = next(f for f in response.context["cl"].filter_specs if isinstance(f, QueueFilter))
     assert [choice["display"] for choice in queue_filter.choices(response.context["cl"])][1:] == [
         "default",
         "emails",
@@ -402,7 +406,7 @@ def test_bulk_action_over_every_filtered_job(operator):
 
 
 def test_bulk_actions_stop_at_the_limit_and_say_so(operator, monkeypatch):
-    monkeypatch.setattr(jobs_admin, "ACTION_LIMIT", 2)
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
     jobs = [failed() for _ in range(3)]
     response = post_action(operator, "retry_jobs", jobs)
     assert messages_of(response) == [
@@ -632,8 +636,8 @@ def test_functions_cannot_be_deleted_or_edited(operator):
 
 def test_only_the_first_pages_are_offered(admin_client, monkeypatch):
     """A deep page is an OFFSET over every row before it: filters and search reach those jobs instead."""
-    monkeypatch.setattr(jobs_admin.EstimatedCountPaginator, "max_pages", 2)
-    monkeypatch.setattr(jobs_admin.JobAdmin, "list_per_page", 2)
+    monkeypatch.setattr(EstimatedCountPaginator, "max_pages", 2)
+    monkeypatch.setattr(JobAdmin, "list_per_page", 2)
     jobs = [ready() for _ in range(7)]
     response = admin_client.get(url(CHANGELIST), {"p": "2"})
     assert [j.pk for j in response.context["cl"].result_list] == [jobs[4].pk, jobs[3].pk]
@@ -666,7 +670,7 @@ def test_only_known_queues_can_be_paused(operator):
 
 
 def test_job_page_shows_the_first_log_lines_of_each_attempt(admin_client, monkeypatch):
-    monkeypatch.setattr(jobs_admin, "LOG_LINES_SHOWN", 2)
+    monkeypatch.setattr(job_pages, "LOG_LINES_SHOWN", 2)
     job = failed()
     second = JobRunFactory(job=job, attempt=2, outcome=RunOutcome.FAILED)
     for run in (job.runs.get(attempt=1), second):
