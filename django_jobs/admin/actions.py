@@ -19,7 +19,7 @@ from .. import queue
 from ..exceptions import InvalidTransition, JobNotFound
 from ..models import Job
 from ..states import JobState
-from .backends import JobsDatabaseAdmin
+from .base import JobsDatabaseAdmin
 
 #: Most jobs one action handles in one request (each is one call to the queue service).
 ACTION_LIMIT = 1000

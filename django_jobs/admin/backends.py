@@ -1,9 +1,7 @@
 """Where the admin finds the jobs: the database and queues of the django_jobs backends in TASKS."""
 
-from django.contrib import admin
 from django.db import router
 from django.tasks import task_backends
-from django.utils.functional import cached_property
 
 from ..backend import DatabaseBackend
 from ..models import Job
@@ -29,14 +27,3 @@ def configured_queues(using):
         if isinstance(backend, DatabaseBackend) and backend.database == using:
             names.update(backend.queues)
     return names
-
-
-class JobsDatabaseAdmin(admin.ModelAdmin):
-    """A ModelAdmin of a django_jobs table: it reads the database the jobs live in (``using``)."""
-
-    @cached_property
-    def using(self):
-        return jobs_database()
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).using(self.using)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -148,12 +148,19 @@ def pausable(using, name):
     )
 
 
-def pause_view(model_admin, request, queue_name, *, paused):
-    """POST: pause or resume one queue, through the queue service."""
+def pause_view(model_admin, request, *, paused):
+    """
+    POST ``queue``: pause or resume that queue, through the queue service.
+    The name comes in the form, not the URL: a queue may be named ``""`` or
+    contain ``/``, which no URL segment can carry.
+    """
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if not (model_admin.has_view_permission(request) and can_pause(request)):
         raise PermissionDenied
+    queue_name = request.POST.get("queue")
+    if queue_name is None:
+        return HttpResponseBadRequest(_("Name the queue to pause or resume in the form field 'queue'."))
     if not pausable(model_admin.using, queue_name):
         raise Http404(_("No queue %s to pause or resume.") % queue_name)
     if paused:

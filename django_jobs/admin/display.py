@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from ..redaction import REDACTED
+from ..redaction import Redacted
 from ..states import JobState
 
 
@@ -61,8 +61,8 @@ def state_badge(state):
 
 
 def pretty_json(value):
-    """Arguments or a result, indented; a redacted value as it is."""
-    if value is REDACTED:
+    """Arguments or a result, indented; a redacted one as the redaction says it."""
+    if isinstance(value, Redacted):
         return value
     return format_html('<pre class="djobs-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 

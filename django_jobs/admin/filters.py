@@ -18,7 +18,7 @@ class QueueFilter(SimpleListFilter):
         return [(name, name) for name in sorted(configured_queues(model_admin.using))]
 
     def queryset(self, request, queryset):
-        if self.value():
+        if self.value() is not None:  # "" is a queue's name too
             return queryset.filter(queue_name=self.value())
         return queryset
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import stats
 from ..states import JobState
-from .backends import JobsDatabaseAdmin
+from .base import JobsDatabaseAdmin
 from .display import changelist_url, relative
 
 

@@ -64,6 +64,15 @@ class JobAdmin(JobActionsAdmin):
         ("enqueued_at", EnqueuedDateFilter),
         ("finished_at", FinishedDateFilter),
     )
+    filter_lookups = frozenset(
+        {
+            *("state__exact", "state__isnull"),  # "state"
+            QueueFilter.parameter_name,
+            *("func__id__exact", "func__isnull"),  # FunctionFilter
+            *("enqueued_at__gte", "enqueued_at__lt"),  # EnqueuedDateFilter
+            *("finished_at__gte", "finished_at__lt", "finished_at__isnull"),  # FinishedDateFilter
+        }
+    )
     search_fields = ("=id", "=uniqkey", "=coalesce")
     search_help_text = _("A job id, or a job's exact uniqkey or coalesce value.")
     ordering = ("-id",)
@@ -273,13 +282,13 @@ class JobAdmin(JobActionsAdmin):
                 name="django_jobs_dashboard",
             ),
             path(
-                "dashboard/<str:queue_name>/pause/",
-                wrap(lambda request, queue_name: dashboard.pause_view(self, request, queue_name, paused=True)),
+                "dashboard/pause/",
+                wrap(lambda request: dashboard.pause_view(self, request, paused=True)),
                 name="django_jobs_pause",
             ),
             path(
-                "dashboard/<str:queue_name>/resume/",
-                wrap(lambda request, queue_name: dashboard.pause_view(self, request, queue_name, paused=False)),
+                "dashboard/resume/",
+                wrap(lambda request: dashboard.pause_view(self, request, paused=False)),
                 name="django_jobs_resume",
             ),
             *super().get_urls(),

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .backends import JobsDatabaseAdmin
+from .base import JobsDatabaseAdmin
 from .paginator import EstimatedCountPaginator
 
 

@@ -193,6 +193,10 @@ class SQLiteOps(DatabaseOps):
     def leadership(self, worker_id):
         return FileLockLeadership(self.connection.settings_dict["NAME"])
 
+    def estimated_rows(self, queryset):
+        # SQLite keeps no row statistics a plan could be read from: the rows are counted.
+        return None
+
 
 class ImmediateTransaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` on Django's connection, which must be in autocommit."""
