@@ -406,12 +406,43 @@ def test_bulk_action_over_every_filtered_job(operator):
 
 def test_bulk_actions_stop_at_the_limit_and_say_so(operator, monkeypatch):
     monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
-    jobs = [failed() for _ in range(3)]
+    jobs = [ready() for _ in range(3)]
+    response = post_action(operator, "cancel_jobs", jobs)
+    assert messages_of(response) == [
+        "2 jobs cancelled. Only the first 2 selected jobs were handled: run the action again for the rest."
+    ]
+    assert sorted(state(j) for j in jobs) == ["cancelled", "cancelled", "ready"]
+
+
+def retry_every_failed(client):
+    """Retry, selecting across the list of failed jobs (every job the filter matches, not one page)."""
+    return client.post(
+        url(CHANGELIST) + "?state__exact=failed",
+        {"action": "retry_jobs", "_selected_action": ["0"], "select_across": "1", "index": "0"},
+    )
+
+
+def test_bulk_retry_handles_every_selected_job_a_batch_at_a_time(operator, monkeypatch):
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
+    jobs = [failed() for _ in range(5)]
+    retry_every_failed(operator)
+    assert {state(j) for j in jobs} == {JobState.READY}
+
+
+def test_bulk_retry_over_several_batches_reports_the_whole(operator, monkeypatch):
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
+    for _ in range(5):
+        failed()
+    assert messages_of(retry_every_failed(operator)) == ["5 jobs retried."]
+
+
+def test_bulk_retry_over_several_batches_counts_the_skipped_of_each(operator, monkeypatch):
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
+    jobs = [failed(), running(), failed(), running(), failed()]
     response = post_action(operator, "retry_jobs", jobs)
     assert messages_of(response) == [
-        "2 jobs retried. Only the first 2 selected jobs were handled: run the action again for the rest."
+        "3 jobs retried, 2 skipped: 2 running (only failed, cancelled or expired jobs can be retried)."
     ]
-    assert sorted(state(j) for j in jobs) == ["failed", "ready", "ready"]
 
 
 def test_bulk_delete_asks_first_then_deletes_through_the_service_and_skips_running_jobs(operator):

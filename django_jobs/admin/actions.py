@@ -4,6 +4,9 @@ job list) or on one job (its page). Each goes through the queue service,
 job by job, and ends with one message saying what changed and why the rest did not.
 """
 
+from collections import Counter
+from dataclasses import dataclass, field
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -21,10 +24,39 @@ from ..models import Job
 from ..states import JobState
 from .base import JobsDatabaseAdmin
 
-#: Most jobs one action handles in one request (each is one call to the queue service).
+#: Most jobs one action handles in one request (each is one call to the queue service),
+#: except retry, which handles every selected job, this many at a time.
 ACTION_LIMIT = 1000
 
 BOTH = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
+
+
+@dataclass
+class Tally:
+    """What an action did to the jobs it handled, added up batch by batch."""
+
+    handled: int = 0
+    changed: int = 0
+    #: The first job handled: the one a message about a single job names.
+    first_id: int | None = None
+    #: The jobs left unchanged, by their state now; ``gone``: those deleted meanwhile.
+    skipped: Counter = field(default_factory=Counter)
+    gone: int = 0
+    #: True if more jobs were selected than were handled.
+    more: bool = False
+
+    def add(self, using, ids, changed):
+        """Count a batch: ``ids`` handled, ``changed`` among them; the others' states in one query."""
+        unchanged = set(ids) - set(changed)
+        states = dict(
+            Job.objects.using(using).filter(pk__in=unchanged).order_by().values_list("state").annotate(n=Count("pk"))
+        )
+        if self.first_id is None and ids:
+            self.first_id = ids[0]
+        self.handled += len(ids)
+        self.changed += len(changed)
+        self.skipped.update(states)
+        self.gone += len(unchanged) - sum(states.values())
 
 
 class JobActionsAdmin(JobsDatabaseAdmin):
@@ -87,7 +119,12 @@ class JobActionsAdmin(JobsDatabaseAdmin):
     )
     def retry_jobs(self, request, queryset):
         self.change_jobs(
-            request, queryset, queue.retry, _("retried"), _("only failed, cancelled or expired jobs can be retried")
+            request,
+            queryset,
+            queue.retry,
+            _("retried"),
+            _("only failed, cancelled or expired jobs can be retried"),
+            every=True,
         )
 
     @admin.action(
@@ -109,70 +146,88 @@ class JobActionsAdmin(JobsDatabaseAdmin):
         gone = set(deleted)
         # The rows are gone: the jobs read before. Django iterates over any iterable; django-stubs wants a QuerySet.
         self.log_deletions(request, [job for job in jobs if job.pk in gone])  # type: ignore[arg-type]
-        self.report(
-            request, ids, deleted, queryset.db, _("deleted"), _("running jobs cannot be deleted: cancel them first")
-        )
+        tally = Tally(more=len(ids) > ACTION_LIMIT)
+        tally.add(queryset.db, ids[:ACTION_LIMIT], deleted)
+        self.report(request, tally, _("deleted"), _("running jobs cannot be deleted: cancel them first"))
 
     def selected_ids(self, request, queryset):
         """The selected job ids, at most ACTION_LIMIT + 1 (the extra one tells there were more)."""
         return list(queryset.order_by("-pk").values_list("pk", flat=True)[: ACTION_LIMIT + 1])
 
-    def change_jobs(self, request, queryset, change, done, rule):
-        """Call ``change`` (a queue service function) for each selected job, and say what happened."""
-        ids = self.selected_ids(request, queryset)
-        changed = []
-        for pk in ids[:ACTION_LIMIT]:
-            try:
-                change(pk, using=queryset.db)
-            except (InvalidTransition, JobNotFound):
-                continue
-            changed.append(pk)
-        if changed:  # in each job's history, as Django's own changes are
-            jobs = Job.objects.using(queryset.db).select_related("func").filter(pk__in=changed)
-            LogEntry.objects.log_actions(request.user.pk, jobs, CHANGE, capfirst(done) + ".")
-        self.report(request, ids, changed, queryset.db, done, rule)
+    def batches(self, queryset):
+        """
+        Every selected job id, ACTION_LIMIT at a time, newest first. Each batch
+        reads on from the last id of the one before (no OFFSET), so jobs that
+        leave the filter meanwhile (retried ones) move nothing.
+        """
+        ids = queryset.order_by("-pk").values_list("pk", flat=True)
+        batch = list(ids[:ACTION_LIMIT])
+        while batch:
+            yield batch
+            batch = list(ids.filter(pk__lt=batch[-1])[:ACTION_LIMIT]) if len(batch) == ACTION_LIMIT else []
 
-    def report(self, request, ids, changed, using, done, rule):
+    def change_jobs(self, request, queryset, change, done, rule, *, every=False):
+        """
+        Call ``change`` (a queue service function) for each selected job, and
+        say what happened: for the first ACTION_LIMIT of them, or with
+        ``every`` for all of them, a batch at a time.
+        """
+        tally = Tally()
+        if every:
+            batches = self.batches(queryset)
+        else:
+            ids = self.selected_ids(request, queryset)
+            batches, tally.more = iter([ids[:ACTION_LIMIT]]), len(ids) > ACTION_LIMIT
+        for batch in batches:
+            changed = []
+            for pk in batch:
+                try:
+                    change(pk, using=queryset.db)
+                except (InvalidTransition, JobNotFound):
+                    continue
+                changed.append(pk)
+            if changed:  # in each job's history, as Django's own changes are
+                jobs = Job.objects.using(queryset.db).select_related("func").filter(pk__in=changed)
+                LogEntry.objects.log_actions(request.user.pk, jobs, CHANGE, capfirst(done) + ".")
+            tally.add(queryset.db, batch, changed)
+        self.report(request, tally, done, rule)
+
+    def report(self, request, tally, done, rule):
         """
         One message: how many jobs changed, and why the others did not (their
-        states now, read in one query), e.g. "3 jobs retried, 2 skipped: 2 running
-        (only failed, cancelled or expired jobs can be retried)."
+        states now), e.g. "3 jobs retried, 2 skipped: 2 running (only failed,
+        cancelled or expired jobs can be retried)."
         """
-        handled, more = ids[:ACTION_LIMIT], len(ids) > ACTION_LIMIT
-        skipped = sorted(set(handled) - set(changed))
-        states = dict(
-            Job.objects.using(using).filter(pk__in=skipped).order_by().values_list("state").annotate(n=Count("pk"))
-        )
-        gone = len(skipped) - sum(states.values())
-        reasons = [f"{n} {JobState(state).label.lower()}" for state, n in sorted(states.items())]
-        if gone:
-            reasons.append(ngettext("%d no longer exists", "%d no longer exist", gone) % gone)
-        if len(handled) == 1:
-            if changed:
-                message, level = _("Job %(id)s %(done)s.") % {"id": handled[0], "done": done}, messages.SUCCESS
+        skipped = sum(tally.skipped.values()) + tally.gone
+        reasons = [f"{n} {JobState(state).label.lower()}" for state, n in sorted(tally.skipped.items())]
+        if tally.gone:
+            reasons.append(ngettext("%d no longer exists", "%d no longer exist", tally.gone) % tally.gone)
+        if tally.handled == 1:
+            if tally.changed:
+                message, level = _("Job %(id)s %(done)s.") % {"id": tally.first_id, "done": done}, messages.SUCCESS
             else:
-                why = JobState(next(iter(states))).label.lower() if states else _("gone")
+                why = JobState(next(iter(tally.skipped))).label.lower() if tally.skipped else _("gone")
                 message = _("Job %(id)s was not %(done)s: it is %(why)s (%(rule)s).") % {
-                    "id": handled[0],
+                    "id": tally.first_id,
                     "done": done,
                     "why": why,
                     "rule": rule,
                 }
                 level = messages.ERROR
         else:
-            message = ngettext("%(n)d job %(done)s", "%(n)d jobs %(done)s", len(changed)) % {
-                "n": len(changed),
+            message = ngettext("%(n)d job %(done)s", "%(n)d jobs %(done)s", tally.changed) % {
+                "n": tally.changed,
                 "done": done,
             }
             if skipped:
                 message += _(", %(n)d skipped: %(reasons)s (%(rule)s)") % {
-                    "n": len(skipped),
+                    "n": skipped,
                     "reasons": ", ".join(reasons),
                     "rule": rule,
                 }
             message += "."
-            level = messages.SUCCESS if not skipped else messages.WARNING if changed else messages.ERROR
-        if more:
+            level = messages.SUCCESS if not skipped else messages.WARNING if tally.changed else messages.ERROR
+        if tally.more:
             message += " " + _("Only the first %d selected jobs were handled: run the action again for the rest.") % (
                 ACTION_LIMIT
             )
