@@ -6,8 +6,10 @@ fixes it. Every change (cancel, retry, run now, delete, pause) goes through
 One module per concept: ``jobs`` (the job list and a job's page), ``actions``
 (cancel, retry, run now, delete), ``dashboard`` (the queues page and pausing),
 ``functions`` (the job functions page), ``logs`` (the log lines page),
-``filters``, ``paginator`` and ``display`` (formatting). This module registers
-the pages with Django's admin site.
+``filters``, ``paginator`` and ``display`` (formatting); ``base`` (what every
+page shares: the jobs' database, only its own filters) and ``backends``
+(which database and queues TASKS configures). This module registers the
+pages with Django's admin site.
 """
 
 from django.contrib import admin
