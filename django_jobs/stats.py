@@ -10,15 +10,11 @@ finished jobs read every finished row (they are kept for KEEP_FINISHED_FOR);
 docs/admin.md gives the figures.
 """
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import reduce
-from operator import or_
 from typing import Any, cast
 
-from django.db import connections
 from django.db.models import (
     Count,
     DurationField,
@@ -35,7 +31,8 @@ from django.tasks.exceptions import InvalidTaskBackend
 from django.utils import timezone
 
 from .conf import Options
-from .models import Job, JobRun
+from .db import get_ops
+from .models import FuncMap, Job, JobRun
 from .states import FINISHED_STATES, JobState
 
 __all__ = [
@@ -199,14 +196,16 @@ class WorkerStats:
 
 
 def _lease_of(backend):
-    from .backend import DatabaseBackend
-
+    """
+    The lease of the TASKS backend named ``backend``: that of its options if it
+    is a django_jobs backend (it has ``job_options``), else the default.
+    """
     try:
-        instance = task_backends[backend]
+        options = getattr(task_backends[backend], "job_options", None)
     except InvalidTaskBackend:  # a backend gone from TASKS
-        instance = None
-    if isinstance(instance, DatabaseBackend):
-        return instance.job_options.lease
+        options = None
+    if isinstance(options, Options):
+        return options.lease
     return timedelta(seconds=Options.LEASE_SECONDS)  # gone, or not ours
 
 
@@ -328,28 +327,33 @@ def function_stats(using, func_ids):
         .order_by()
         .filter(Q(state=JobState.READY) | Q(state=JobState.RUNNING) | Q(state=JobState.FAILED), func_id__in=func_ids)
         .values("func_id", "state")
-        .annotate(n=Count("pk"), last=Max("finished_at"))
+        .annotate(n=Count("pk"))
     )
-    latest = {}
     for row in rows:
         key = "waiting" if row["state"] == JobState.READY else row["state"]
         counts[row["func_id"]][key] = row["n"]
-        if row["state"] == JobState.FAILED and row["last"] is not None:
-            latest[row["func_id"]] = row["last"]
-    if latest:
+    failing = [func_id for func_id, values in counts.items() if values.get("failed")]
+    if failing:
+        # The latest failure of each function is picked inside the database: a
+        # timestamp read back and compared again can differ from the stored one
+        # in precision (SQLite stores text), and then match nothing.
+        latest = (
+            Job.objects.filter(func_id=OuterRef("pk"), state=JobState.FAILED, finished_at__isnull=False)
+            .order_by("-finished_at", "-pk")
+            .values("pk")[:1]
+        )
         failures = (
             Job.objects.using(using)
-            .order_by("func_id", "-pk")
-            .filter(reduce(or_, (Q(func_id=f, finished_at=at) for f, at in latest.items())), state=JobState.FAILED)
+            .filter(pk__in=FuncMap.objects.filter(pk__in=failing).values(latest_pk=Subquery(latest)))
             .annotate(**last_error_subqueries())
             # The annotations come as **kwargs: django-stubs cannot see their names.
             .values("pk", "func_id", "finished_at", "last_error_class", "last_error_message")  # type: ignore[misc]
         )
         for failure in failures:
-            counts[failure["func_id"]].setdefault("last_failure_job_id", failure["pk"])
-            counts[failure["func_id"]].setdefault("last_failure", failure["finished_at"])
-            counts[failure["func_id"]].setdefault(
-                "last_error", error_text(failure["last_error_class"], failure["last_error_message"])
+            counts[failure["func_id"]].update(
+                last_failure_job_id=failure["pk"],
+                last_failure=failure["finished_at"],
+                last_error=error_text(failure["last_error_class"], failure["last_error_message"]),
             )
     return {func_id: FunctionStats(func_id=func_id, **values) for func_id, values in counts.items()}
 
@@ -361,26 +365,24 @@ EXACT_BELOW = 1000
 
 
 def planner_estimate(queryset):
-    """PostgreSQL's estimate of the rows ``queryset`` matches (EXPLAIN: the plan, not its execution)."""
-    plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
-    if isinstance(plan, list):
-        plan = plan[0]
-    return int(plan["Plan"]["Plan Rows"])
+    """The database planner's estimate of the rows ``queryset`` matches, or None if its database gives none."""
+    return get_ops(queryset.db).estimated_rows(queryset)
 
 
 def estimated_count(queryset, exact_below=None):
     """
     ``(count, exact)`` for ``queryset``. The rows are counted up to
-    ``exact_below`` (a bounded cost); past that, on PostgreSQL, the planner's
-    estimate (from the table's statistics) stands in for a full COUNT.
+    ``exact_below`` (a bounded cost); past that, the planner's estimate (on
+    PostgreSQL, from the table's statistics) stands in for a full COUNT.
     Counting first keeps small tables exact even when the statistics are stale.
-    Elsewhere, an exact COUNT.
+    A database without estimates (SQLite) counts every row.
     """
-    if connections[queryset.db].vendor != "postgresql":
-        return queryset.count(), True
     if exact_below is None:
         exact_below = EXACT_BELOW
     counted = queryset.order_by().values("pk")[:exact_below].count()
     if counted < exact_below:
         return counted, True
-    return max(planner_estimate(queryset), counted), False
+    estimate = planner_estimate(queryset)
+    if estimate is None:
+        return queryset.count(), True
+    return max(estimate, counted), False

@@ -15,8 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from django_jobs import admin as jobs_admin
 from django_jobs import stats
+from django_jobs.admin import actions as admin_actions
+from django_jobs.admin import jobs as job_pages
+from django_jobs.admin.filters import QueueFilter
+from django_jobs.admin.jobs import JobAdmin
+from django_jobs.admin.paginator import EstimatedCountPaginator
 from django_jobs.models import FuncMap, Job, JobLog, JobRun, QueueState
 from django_jobs.states import JobState, RunOutcome
 from tests.factories import FuncMapFactory, JobFactory, JobRunFactory
@@ -169,7 +173,7 @@ def test_changelist_filters_by_state_queue_function_and_dates(admin_client):
 
 def test_queue_filter_lists_the_configured_queues_without_reading_the_table(admin_client):
     response = admin_client.get(url(CHANGELIST))
-    queue_filter = next(f for f in response.context["cl"].filter_specs if isinstance(f, jobs_admin.QueueFilter))
+    queue_filter = next(f for f in response.context["cl"].filter_specs if isinstance(f, QueueFilter))
     assert [choice["display"] for choice in queue_filter.choices(response.context["cl"])][1:] == [
         "default",
         "emails",
@@ -236,7 +240,6 @@ def test_a_large_table_gets_an_estimated_count(admin_client, monkeypatch):
     failed()
     monkeypatch.setattr(stats, "EXACT_BELOW", 2)
     monkeypatch.setattr(stats, "planner_estimate", lambda queryset: 1_234_567)
-    monkeypatch.setattr("django_jobs.stats.connections", {"default": type("PG", (), {"vendor": "postgresql"})()})
     with CaptureQueriesContext(connection) as queries:
         content = admin_client.get(url(CHANGELIST)).content.decode()
     (count,) = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
@@ -402,13 +405,44 @@ def test_bulk_action_over_every_filtered_job(operator):
 
 
 def test_bulk_actions_stop_at_the_limit_and_say_so(operator, monkeypatch):
-    monkeypatch.setattr(jobs_admin, "ACTION_LIMIT", 2)
-    jobs = [failed() for _ in range(3)]
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
+    jobs = [ready() for _ in range(3)]
+    response = post_action(operator, "cancel_jobs", jobs)
+    assert messages_of(response) == [
+        "2 jobs cancelled. Only the first 2 selected jobs were handled: run the action again for the rest."
+    ]
+    assert sorted(state(j) for j in jobs) == ["cancelled", "cancelled", "ready"]
+
+
+def retry_every_failed(client):
+    """Retry, selecting across the list of failed jobs (every job the filter matches, not one page)."""
+    return client.post(
+        url(CHANGELIST) + "?state__exact=failed",
+        {"action": "retry_jobs", "_selected_action": ["0"], "select_across": "1", "index": "0"},
+    )
+
+
+def test_bulk_retry_handles_every_selected_job_a_batch_at_a_time(operator, monkeypatch):
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
+    jobs = [failed() for _ in range(5)]
+    retry_every_failed(operator)
+    assert {state(j) for j in jobs} == {JobState.READY}
+
+
+def test_bulk_retry_over_several_batches_reports_the_whole(operator, monkeypatch):
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
+    for _ in range(5):
+        failed()
+    assert messages_of(retry_every_failed(operator)) == ["5 jobs retried."]
+
+
+def test_bulk_retry_over_several_batches_counts_the_skipped_of_each(operator, monkeypatch):
+    monkeypatch.setattr(admin_actions, "ACTION_LIMIT", 2)
+    jobs = [failed(), running(), failed(), running(), failed()]
     response = post_action(operator, "retry_jobs", jobs)
     assert messages_of(response) == [
-        "2 jobs retried. Only the first 2 selected jobs were handled: run the action again for the rest."
+        "3 jobs retried, 2 skipped: 2 running (only failed, cancelled or expired jobs can be retried)."
     ]
-    assert sorted(state(j) for j in jobs) == ["failed", "ready", "ready"]
 
 
 def test_bulk_delete_asks_first_then_deletes_through_the_service_and_skips_running_jobs(operator):
@@ -560,22 +594,23 @@ def test_dashboard_costs_a_fixed_number_of_queries(admin_client):
 
 
 def test_pause_and_resume_a_queue_from_the_dashboard(operator):
-    pause = url("admin:django_jobs_pause", "emails")
-    assert f'action="{pause}"' in operator.get(url("admin:django_jobs_dashboard")).content.decode()
-    response = operator.post(pause)
+    pause = url("admin:django_jobs_pause")
+    content = operator.get(url("admin:django_jobs_dashboard")).content.decode()
+    assert f'action="{pause}"' in content and '<input type="hidden" name="queue" value="emails">' in content
+    response = operator.post(pause, {"queue": "emails"})
     assert response.status_code == 302 and response.url == url("admin:django_jobs_dashboard")
     assert QueueState.objects.get(name="emails").paused
     assert messages_of(response) == ["Queue emails paused: workers stop claiming its jobs; running ones finish."]
     content = operator.get(url("admin:django_jobs_dashboard")).content.decode()
-    assert "djobs-state-paused" in content and url("admin:django_jobs_resume", "emails") in content
-    operator.post(url("admin:django_jobs_resume", "emails"))
+    assert "djobs-state-paused" in content and f'action="{url("admin:django_jobs_resume")}"' in content
+    operator.post(url("admin:django_jobs_resume"), {"queue": "emails"})
     assert not QueueState.objects.get(name="emails").paused
 
 
 def test_pausing_needs_the_permission_and_a_post(viewer, operator):
     assert "djobs-pause-button" not in viewer.get(url("admin:django_jobs_dashboard")).content.decode()
-    assert viewer.post(url("admin:django_jobs_pause", "emails")).status_code == 403
-    assert operator.get(url("admin:django_jobs_pause", "emails")).status_code == 405
+    assert viewer.post(url("admin:django_jobs_pause"), {"queue": "emails"}).status_code == 403
+    assert operator.get(url("admin:django_jobs_pause"), {"queue": "emails"}).status_code == 405
     assert not QueueState.objects.filter(paused=True).exists()
 
 
@@ -632,8 +667,8 @@ def test_functions_cannot_be_deleted_or_edited(operator):
 
 def test_only_the_first_pages_are_offered(admin_client, monkeypatch):
     """A deep page is an OFFSET over every row before it: filters and search reach those jobs instead."""
-    monkeypatch.setattr(jobs_admin.EstimatedCountPaginator, "max_pages", 2)
-    monkeypatch.setattr(jobs_admin.JobAdmin, "list_per_page", 2)
+    monkeypatch.setattr(EstimatedCountPaginator, "max_pages", 2)
+    monkeypatch.setattr(JobAdmin, "list_per_page", 2)
     jobs = [ready() for _ in range(7)]
     response = admin_client.get(url(CHANGELIST), {"p": "2"})
     assert [j.pk for j in response.context["cl"].result_list] == [jobs[4].pk, jobs[3].pk]
@@ -658,15 +693,15 @@ def test_only_known_queues_can_be_paused(operator):
     finished(JobState.SUCCEEDED, queue_name="legacy")  # no longer in QUEUES, nothing waiting
     waiting = ready(queue_name="old")
     content = operator.get(url("admin:django_jobs_dashboard")).content.decode()
-    assert url("admin:django_jobs_pause", "legacy") not in content and url("admin:django_jobs_pause", "old") in content
-    assert operator.post(url("admin:django_jobs_pause", "legacy")).status_code == 404
-    assert operator.post(url("admin:django_jobs_pause", "no-such-queue")).status_code == 404
-    assert operator.post(url("admin:django_jobs_pause", waiting.queue_name)).status_code == 302
+    assert 'name="queue" value="legacy"' not in content and 'name="queue" value="old"' in content
+    assert operator.post(url("admin:django_jobs_pause"), {"queue": "legacy"}).status_code == 404
+    assert operator.post(url("admin:django_jobs_pause"), {"queue": "no-such-queue"}).status_code == 404
+    assert operator.post(url("admin:django_jobs_pause"), {"queue": waiting.queue_name}).status_code == 302
     assert list(QueueState.objects.values_list("name", "paused")) == [("old", True)]
 
 
 def test_job_page_shows_the_first_log_lines_of_each_attempt(admin_client, monkeypatch):
-    monkeypatch.setattr(jobs_admin, "LOG_LINES_SHOWN", 2)
+    monkeypatch.setattr(job_pages, "LOG_LINES_SHOWN", 2)
     job = failed()
     second = JobRunFactory(job=job, attempt=2, outcome=RunOutcome.FAILED)
     for run in (job.runs.get(attempt=1), second):

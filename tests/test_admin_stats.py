@@ -1,13 +1,15 @@
 """django_jobs.stats: the figures behind the admin's dashboard and ``manage.py jobs stats``."""
 
+import ast
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_jobs import stats
+from django_jobs import queue, stats
 from django_jobs.models import Job
 from django_jobs.states import JobState, RunOutcome
 from tests.factories import JobFactory, JobRunFactory
@@ -111,6 +113,37 @@ def test_function_stats_counts_live_and_failed_jobs_and_finds_the_latest_failure
     assert (boom.waiting, boom.running, boom.failed) == (1, 0, 2)
     assert (boom.last_failure_job_id, boom.last_error) == (new.pk, "ValueError: second try")
     assert quiet not in figures and stats.function_stats("default", []) == {}
+
+
+def test_function_stats_finds_a_failure_the_queue_service_recorded():
+    """finished_at written by the database's clock (SQLite: text, to the millisecond) is found again."""
+    JobFactory(func__path="tests.testapp.jobs.boom", max_attempts=1, attempts_left=1)
+    (claimed,) = queue.claim(worker_id="w1", queues=None, limit=1, lease=timedelta(seconds=30), using="default")
+    queue.fail(claimed, queue.ErrorInfo("builtins.ValueError", "no luck", "Traceback ..."), using="default")
+    figures = stats.function_stats("default", [claimed.func_id])[claimed.func_id]
+    assert (figures.last_failure_job_id, figures.last_error) == (claimed.id, "ValueError: no luck")
+
+
+def test_function_stats_takes_the_latest_of_failures_finished_at_once():
+    now = timezone.now()
+    first, second = JobFactory.create_batch(
+        2, func__path="tests.testapp.jobs.boom", state=JobState.FAILED, finished_at=now
+    )
+    assert stats.function_stats("default", [first.func_id])[first.func_id].last_failure_job_id == second.pk
+
+
+def test_stats_imports_nothing_above_it():
+    """stats reads the job tables; the backend (django.tasks' side) is above it and imports the service."""
+    tree = ast.parse(Path(stats.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+    assert imported.isdisjoint({"backend", "queue", "worker", "admin", "scheduler"})
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite is the database without estimates")
+def test_estimated_count_counts_every_row_where_the_database_has_no_estimate(monkeypatch):
+    JobFactory.create_batch(3)
+    monkeypatch.setattr(stats, "EXACT_BELOW", 2)
+    assert stats.estimated_count(Job.objects.all()) == (3, True)
 
 
 def test_error_text():

@@ -290,6 +290,14 @@ class DatabaseOps:
         """A Leadership: ``acquire()`` says whether this process leads the scheduler."""
         raise NotImplementedError
 
+    # -- estimating ------------------------------------------------------------
+    def estimated_rows(self, queryset):
+        """
+        The planner's estimate of how many rows ``queryset`` matches, without
+        reading them; None if this database gives no estimate (then count).
+        """
+        return None
+
 
 class PollingListener:
     """Nothing wakes us but time: sleep until the timeout or the stop event."""

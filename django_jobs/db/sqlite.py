@@ -232,6 +232,10 @@ class SQLiteOps(DatabaseOps):
             alive.add(pk)
         return alive
 
+    def estimated_rows(self, queryset):
+        # SQLite keeps no row statistics a plan could be read from: the rows are counted.
+        return None
+
 
 class ImmediateTransaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` on Django's connection, which must be in autocommit."""

@@ -168,7 +168,7 @@ def test_a_user_without_the_permissions_cannot_retry_or_cancel(browser):
         )
         == 403
     )
-    assert post_from_page(browser, "/admin/django_jobs/job/dashboard/emails/pause/", {}) == 403
+    assert post_from_page(browser, "/admin/django_jobs/job/dashboard/pause/", {"queue": "emails"}) == 403
     assert (job_state(broken.pk), job_state(waiting.id)) == (JobState.FAILED, JobState.READY)
 
 

@@ -1,27 +1,23 @@
 """
-The admin's own pages: the queues dashboard and its pause/resume buttons, and
-the small formatting helpers the job pages share. Figures come from
-``django_jobs.stats``; changes go through ``django_jobs.queue``.
+The admin's own pages: the queues dashboard and its pause/resume buttons.
+Figures come from ``django_jobs.stats``; changes go through ``django_jobs.queue``.
 """
 
 from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import router
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
-from django.tasks import task_backends
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from . import queue, stats
-from .backend import DatabaseBackend
-from .models import Job, QueueState
-from .states import JobState
+from .. import queue, stats
+from ..models import Job, QueueState
+from ..states import JobState
+from .backends import configured_queues
+from .display import changelist_url, compact_duration, relative
 
 #: The dashboard's throughput window, and the width of one bar of its charts.
 WINDOW = timedelta(hours=1)
@@ -30,75 +26,6 @@ BUCKET = timedelta(minutes=1)
 RECENT_RUNS = 1000
 #: Auto-refresh periods the dashboard offers (seconds).
 REFRESH_CHOICES = (5, 30)
-
-
-def jobs_database():
-    """
-    The alias the job tables live in: that of the first django_jobs backend in
-    TASKS (``OPTIONS['DATABASE']``, else the routers' choice).
-    """
-    for alias in task_backends:
-        backend = task_backends[alias]
-        if isinstance(backend, DatabaseBackend):
-            return backend.database
-    return router.db_for_write(Job)
-
-
-def configured_queues(using):
-    """Queue names of the TASKS backends whose jobs live in ``using``."""
-    names = set()
-    for alias in task_backends:
-        backend = task_backends[alias]
-        if isinstance(backend, DatabaseBackend) and backend.database == using:
-            names.update(backend.queues)
-    return names
-
-
-# -- formatting ----------------------------------------------------------------------------
-
-
-def compact_duration(value):
-    """A timedelta or seconds as '0.42s', '12s', '3m05s', '2h04m', '3d02h'; None as '-'."""
-    if value is None:
-        return "-"
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 10:
-        return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def relative(moment, now=None):
-    """'in 5m00s' or '5m00s ago', with the exact local time as a tooltip; '-' for None."""
-    if moment is None:
-        return "-"
-    delta = moment - (now or timezone.now())
-    text = _("in %s") % compact_duration(delta) if delta > timedelta(0) else _("%s ago") % compact_duration(-delta)
-    return format_html('<span title="{}">{}</span>', timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z"), text)
-
-
-def state_badge(state):
-    label = JobState(state).label if state in JobState.values else state
-    return format_html('<span class="djobs-state djobs-state-{}">{}</span>', state, label)
-
-
-def changelist_url(**filters):
-    """The job list, filtered: changelist_url(state="failed", queue="emails")."""
-    params = {}
-    if "state" in filters:
-        params["state__exact"] = filters["state"]
-    if "queue" in filters:
-        params["queue_name"] = filters["queue"]
-    if "func" in filters:
-        params["func__id__exact"] = filters["func"]
-    url = reverse("admin:django_jobs_job_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
 
 
 # -- the throughput chart ----------------------------------------------------------------------
@@ -221,12 +148,19 @@ def pausable(using, name):
     )
 
 
-def pause_view(model_admin, request, queue_name, *, paused):
-    """POST: pause or resume one queue, through the queue service."""
+def pause_view(model_admin, request, *, paused):
+    """
+    POST ``queue``: pause or resume that queue, through the queue service.
+    The name comes in the form, not the URL: a queue may be named ``""`` or
+    contain ``/``, which no URL segment can carry.
+    """
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if not (model_admin.has_view_permission(request) and can_pause(request)):
         raise PermissionDenied
+    queue_name = request.POST.get("queue")
+    if queue_name is None:
+        return HttpResponseBadRequest(_("Name the queue to pause or resume in the form field 'queue'."))
     if not pausable(model_admin.using, queue_name):
         raise Http404(_("No queue %s to pause or resume.") % queue_name)
     if paused:

@@ -1,0 +1,29 @@
+"""Where the admin finds the jobs: the database and queues of the django_jobs backends in TASKS."""
+
+from django.db import router
+from django.tasks import task_backends
+
+from ..backend import DatabaseBackend
+from ..models import Job
+
+
+def jobs_database():
+    """
+    The alias the job tables live in: that of the first django_jobs backend in
+    TASKS (``OPTIONS['DATABASE']``, else the routers' choice).
+    """
+    for alias in task_backends:
+        backend = task_backends[alias]
+        if isinstance(backend, DatabaseBackend):
+            return backend.database
+    return router.db_for_write(Job)
+
+
+def configured_queues(using):
+    """Queue names of the TASKS backends whose jobs live in ``using``."""
+    names = set()
+    for alias in task_backends:
+        backend = task_backends[alias]
+        if isinstance(backend, DatabaseBackend) and backend.database == using:
+            names.update(backend.queues)
+    return names
