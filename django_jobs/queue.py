@@ -717,15 +717,54 @@ def list_jobs(*, using, queue_name=None, states=None, page=1, per_page=50):
     return list(jobs[start : start + per_page])
 
 
-def clear_queue(queue_name, *, using):
-    """Delete the waiting (ready) jobs of a queue (JoobQ's clear_queue). Returns how many."""
+def clear_queue(queue_name, *, using, batch=1000, patience=30.0, progress=None):
+    """
+    Delete the waiting (ready) jobs of a queue (JoobQ's clear_queue), with
+    their runs and logs. Returns how many.
+
+    Each batch of ``batch`` jobs is deleted in its own transaction, so what is
+    deleted stays deleted and calling it again continues. A batch that finds
+    the database locked (SQLite beside a busy worker: one writer at a time) is
+    retried after a short wait; after ``patience`` seconds without progress it
+    raises QueueNotCleared, which says how many were deleted and how many are
+    left. ``progress(deleted)`` is called after each batch with the total so far.
+    Inside the caller's transaction a lock is not waited out: the error is raised.
+    """
+    import time
+
+    from django.db import OperationalError, connections
+
+    from .exceptions import QueueNotCleared
+
+    def locked(error):
+        text = str(error).lower()
+        return "locked" in text or "lock timeout" in text
+
     deleted = 0
+    since, pause = time.monotonic(), 0.05
     while True:
-        ids = list(
-            Job.objects.using(using)
-            .filter(queue_name=queue_name, state=JobState.READY)
-            .values_list("pk", flat=True)[:1000]
-        )
-        if not ids:
-            return deleted
-        deleted += _delete_jobs(ids, using, state=JobState.READY)
+        try:
+            ids = list(
+                Job.objects.using(using)
+                .filter(queue_name=queue_name, state=JobState.READY)
+                .values_list("pk", flat=True)[:batch]
+            )
+            if not ids:
+                return deleted
+            deleted += _delete_jobs(ids, using, state=JobState.READY)
+        except OperationalError as e:
+            if not locked(e) or connections[using].in_atomic_block:
+                raise
+            waited = time.monotonic() - since
+            if waited >= patience:
+                try:
+                    left = Job.objects.using(using).filter(queue_name=queue_name, state=JobState.READY).count()
+                except OperationalError:
+                    left = None
+                raise QueueNotCleared(queue_name, deleted, left, f"the database stayed locked for {waited:.1f}s ({e})") from e
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+            continue
+        since, pause = time.monotonic(), 0.05
+        if progress is not None:
+            progress(deleted)

@@ -26,6 +26,7 @@ from ...exceptions import (
     InvalidJobType,
     InvalidTransition,
     JobNotFound,
+    QueueNotCleared,
     QueueNotFound,
 )
 from ...models import Job, JobRun
@@ -343,6 +344,14 @@ class Command(BaseCommand):
         p = add("clear", "Delete the waiting (ready) jobs of a queue; running and finished ones stay.")
         p.add_argument("queue_name", metavar="QUEUE", help="Queue name, from TASKS QUEUES.")
         p.add_argument("--yes", action="store_true", required=True, help="Required: confirms the deletion.")
+        p.add_argument(
+            "--wait",
+            type=float,
+            default=30.0,
+            metavar="SECONDS",
+            help="How long to keep retrying while the database is locked (SQLite beside a busy worker)\n"
+            "before giving up; what was deleted stays deleted (default: %(default)s).",
+        )
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -606,9 +615,24 @@ class Command(BaseCommand):
             return self.print_json({"pruned": pruned})
         self.out(f"Pruned {pruned} finished job(s).")
 
-    def do_clear(self, *, queue_name, yes, **_):
+    def do_clear(self, *, queue_name, yes, wait, **_):
         self.check_queue(queue_name)
-        deleted = queue.clear_queue(queue_name, using=self.using)
+        try:
+            patience = limits.delay(wait, "--wait")
+        except InvalidJobArguments as e:
+            raise fail(str(e), USAGE) from None
+        so_far = [0]
+        try:
+            deleted = queue.clear_queue(
+                queue_name, using=self.using, patience=patience, progress=lambda n: so_far.__setitem__(0, n)
+            )
+        except QueueNotCleared as e:
+            raise fail(str(e), ERROR) from e
+        except KeyboardInterrupt:
+            self.stderr.write(
+                f"Interrupted: deleted {so_far[0]} waiting job(s) from queue {queue_name}; run it again to continue."
+            )
+            raise
         self.out(f"Deleted {deleted} waiting job(s) from queue {queue_name}.")
 
 
