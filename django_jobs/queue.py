@@ -761,7 +761,9 @@ def clear_queue(queue_name, *, using, batch=1000, patience=30.0, progress=None):
                     left = Job.objects.using(using).filter(queue_name=queue_name, state=JobState.READY).count()
                 except OperationalError:
                     left = None
-                raise QueueNotCleared(queue_name, deleted, left, f"the database stayed locked for {waited:.1f}s ({e})") from e
+                raise QueueNotCleared(
+                    queue_name, deleted, left, f"the database stayed locked for {waited:.1f}s ({e})"
+                ) from e
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
             continue
