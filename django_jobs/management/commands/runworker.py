@@ -22,7 +22,10 @@ class Command(BaseCommand):
             help="Queue to take jobs from; repeat for several (default: all).",
         )
         parser.add_argument(
-            "--concurrency", "-c", type=int, help="Jobs run at once by this worker (default: OPTIONS['CONCURRENCY'])."
+            "--concurrency",
+            "-c",
+            type=int,
+            help="Jobs run at once by this worker, 1 to 1000 (default: OPTIONS['CONCURRENCY']).",
         )
         parser.add_argument("--burst", action="store_true", help="Run every job that is due, then exit 0.")
         parser.add_argument(
