@@ -598,6 +598,7 @@ class Command(BaseCommand):
             options["max_attempts"] = limits.attempts(max_attempts, "--max-attempts")
         if uniqkey is not None:
             longest = Job._meta.get_field("uniqkey").max_length
+            assert longest is not None  # a CharField's
             if len(uniqkey) > longest:
                 raise fail(f"--uniqkey must be at most {longest} characters, not {len(uniqkey)}.", INVALID_INPUT)
             options["uniqkey"] = uniqkey

@@ -73,6 +73,7 @@ class Command(BaseCommand):
             except InvalidJobArguments as e:
                 raise CommandError(str(e)) from None
         longest = Job._meta.get_field("worker_id").max_length
+        assert longest is not None  # a CharField's
         if worker_id is not None and not 1 <= len(worker_id) <= longest:
             raise CommandError(f"--worker-id must be 1 to {longest} characters, not {len(worker_id)}.")
         worker = Worker(
