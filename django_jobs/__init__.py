@@ -44,17 +44,21 @@ def enqueue(function_path, args=(), kwargs=None, *, backend="default", **options
 
     Returns a JobResult (a TaskResult); its ``created`` is False when a live
     job already held the ``uniqkey``, and that job is returned. Raises
-    InvalidJobType (the path names no task, or ``backend`` is not a
-    DatabaseBackend), QueueNotFound, or InvalidJobArguments.
+    InvalidJobType (the path is not a dotted path of at most 255
+    characters, names no task, or ``backend`` is not a DatabaseBackend),
+    QueueNotFound, or InvalidJobArguments.
     """
     _backend(backend)
     return _task(function_path, backend, options).enqueue(*args, **(kwargs or {}))
 
 
 def _task(task_or_path, backend, options):
+    from django.tasks import Task
+
+    from .limits import task_path
     from .task import resolve_task
 
-    task = resolve_task(task_or_path) if isinstance(task_or_path, str) else task_or_path
+    task = task_or_path if isinstance(task_or_path, Task) else resolve_task(task_path(task_or_path))
     if options or task.backend != backend:
         task = task.using(backend=backend, **options)
     return task

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 from django.utils.json import normalize_json
 
@@ -9,6 +10,27 @@ from .exceptions import InvalidJobArguments
 
 #: Deeper nesting than this is refused (it would exhaust the stack while encoding).
 MAX_DEPTH = 100
+
+
+#: A JSON string literal, escapes included: what ``loads`` skips when counting brackets.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def loads(text, what):
+    """
+    Parse JSON ``text``, refusing nesting deeper than MAX_DEPTH before the
+    parser sees it (``json.loads`` recurses once per level: ten thousand
+    ``[`` raise RecursionError). Raises InvalidJobArguments naming ``what``.
+    """
+    depth = 0
+    for bracket in re.findall(r"[\[\]{}]", _STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            raise InvalidJobArguments(f"{what} is nested more than {MAX_DEPTH} levels deep.")
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise InvalidJobArguments(f"{what} is not valid JSON: {e}") from None
 
 
 def as_json(value, what, *, max_bytes=None):

@@ -1,4 +1,8 @@
-"""System checks: a bad RECURRING entry stops ``manage.py`` commands (runworker among them) at start-up."""
+"""
+System checks: a bad RECURRING entry stops ``manage.py`` commands (runworker
+among them) at start-up; a SQLite database set up for one writer at a time is
+warned about.
+"""
 
 from django.core import checks
 
@@ -13,6 +17,11 @@ IDS = {
 }
 DUPLICATE = "django_jobs.E007"  # one name in two backends sharing a database
 NOT_A_DICT = "django_jobs.E008"
+SQLITE_TIMEOUT = "django_jobs.W001"
+SQLITE_TRANSACTION_MODE = "django_jobs.W002"
+
+#: Seconds a SQLite connection should wait for the write lock, at least.
+MIN_SQLITE_TIMEOUT = 5
 
 
 @checks.register(checks.Tags.compatibility)
@@ -47,3 +56,51 @@ def check_recurring(app_configs=None, **kwargs):
                 )
             seen.setdefault(key, alias)
     return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_sqlite_options(app_configs=None, **kwargs):
+    """
+    A worker, the scheduler and the web process all write to the same SQLite
+    file, which has one write lock. Without a ``timeout`` a writer that finds
+    it taken fails at once with "database is locked"; without
+    ``transaction_mode = "IMMEDIATE"`` a transaction that read first cannot
+    wait for the lock at all (SQLite refuses to upgrade it), and fails the same
+    way whatever the timeout. See docs/production.md.
+    """
+    from django.db import connections
+
+    from .recurring import database_backends
+
+    warnings = []
+    for alias in sorted({backend.database for backend in database_backends().values()}):
+        if connections[alias].vendor != "sqlite":
+            continue
+        options = connections.databases[alias].get("OPTIONS", {})
+        timeout = options.get("timeout")
+        if not isinstance(timeout, (int, float)) or timeout < MIN_SQLITE_TIMEOUT:
+            warnings.append(
+                checks.Warning(
+                    f"DATABASES[{alias!r}] is SQLite used by django_jobs, and OPTIONS['timeout'] is {timeout!r}: "
+                    "a worker, the scheduler and your web process write to it concurrently, and a writer "
+                    "that finds the write lock taken fails with 'database is locked' after that timeout.",
+                    hint=f"Set DATABASES[{alias!r}]['OPTIONS']['timeout'] to {MIN_SQLITE_TIMEOUT} seconds "
+                    "or more (20 is a good start). See docs/production.md.",
+                    obj=alias,
+                    id=SQLITE_TIMEOUT,
+                )
+            )
+        if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+            warnings.append(
+                checks.Warning(
+                    f"DATABASES[{alias!r}] is SQLite used by django_jobs, without "
+                    "OPTIONS['transaction_mode'] = 'IMMEDIATE': a transaction that reads before it writes "
+                    "(deleting, cancelling, retrying jobs) cannot wait for the write lock held by a worker "
+                    "and fails at once with 'database is locked', whatever the timeout.",
+                    hint=f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = 'IMMEDIATE' "
+                    "(Django 5.1 and later). See docs/production.md.",
+                    obj=alias,
+                    id=SQLITE_TRANSACTION_MODE,
+                )
+            )
+    return warnings

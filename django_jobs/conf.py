@@ -6,6 +6,29 @@ from datetime import timedelta
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from . import limits
+from .exceptions import InvalidJobArguments
+
+#: Most jobs one worker process runs at once (OPTIONS['CONCURRENCY'],
+#: ``runworker --concurrency``). Each slot is a thread, or a child process,
+#: holding a database connection: a thousand already exceeds PostgreSQL's
+#: default max_connections (100) tenfold; more is a typo. Scale out with
+#: more worker processes instead.
+MAX_CONCURRENCY = 1000
+
+#: Most jobs a worker may claim beyond its free slots (OPTIONS['PREFETCH']).
+MAX_PREFETCH = 8 * MAX_CONCURRENCY
+
+#: Largest MAX_ARGUMENTS_BYTES: PostgreSQL's jsonb holds at most 256 MB.
+MAX_ARGUMENTS_BYTES = 2**28 - 1
+
+
+def _count(value, what, low, high):
+    """An int (not a bool) within [low, high], or InvalidJobArguments naming ``what``."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidJobArguments(f"{what} must be an integer from {low} to {high}, not {value!r}.")
+    return value
+
 
 @dataclass(frozen=True)
 class Options:
@@ -58,6 +81,11 @@ class Options:
 
     @classmethod
     def from_dict(cls, alias, options):
+        """
+        The options of ``TASKS[alias]``, checked: an unknown name, or a value of
+        the wrong type or out of its range (django_jobs.limits), raises
+        ImproperlyConfigured naming the option.
+        """
         known = {f.name for f in fields(cls)}
         unknown = set(options) - known
         if unknown:
@@ -65,20 +93,37 @@ class Options:
                 f"TASKS[{alias!r}]['OPTIONS'] has unknown option(s) {sorted(unknown)}; known: {sorted(known)}."
             )
         opts = cls(**options)
-        if not isinstance(opts.MAX_ATTEMPTS, int) or opts.MAX_ATTEMPTS < 1:
-            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['MAX_ATTEMPTS'] must be an integer >= 1.")
-        for queue_name, limit in dict(opts.QUEUE_CONCURRENCY).items():
-            if not isinstance(limit, int) or limit < 1:
-                raise ImproperlyConfigured(
-                    f"TASKS[{alias!r}]['OPTIONS']['QUEUE_CONCURRENCY'][{queue_name!r}] must be an integer >= 1."
-                )
-        if opts.PREFETCH is not None and (not isinstance(opts.PREFETCH, int) or opts.PREFETCH < 0):
-            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['PREFETCH'] must be None or an integer >= 0.")
-        if not isinstance(opts.MAX_LOST_ATTEMPTS, int) or opts.MAX_LOST_ATTEMPTS < 1:
-            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['MAX_LOST_ATTEMPTS'] must be an integer >= 1.")
-        for name in ("LEASE_SECONDS", "POLL_INTERVAL", "SCHEDULER_INTERVAL", "WORKER_HEARTBEAT", "WORKER_DEAD_AFTER"):
-            if getattr(opts, name) <= 0:
-                raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be > 0.")
+
+        def name(option):
+            return f"TASKS[{alias!r}]['OPTIONS'][{option!r}]"
+
+        try:
+            limits.attempts(opts.MAX_ATTEMPTS, name("MAX_ATTEMPTS"))
+            _count(opts.CONCURRENCY, name("CONCURRENCY"), 1, MAX_CONCURRENCY)
+            if opts.PREFETCH is not None:
+                _count(opts.PREFETCH, name("PREFETCH"), 0, MAX_PREFETCH)
+            if opts.CHILD_MEMORY_LIMIT_MB is not None:
+                _count(opts.CHILD_MEMORY_LIMIT_MB, name("CHILD_MEMORY_LIMIT_MB"), 1, 2**31 - 1)
+            _count(opts.MAX_ARGUMENTS_BYTES, name("MAX_ARGUMENTS_BYTES"), 1, MAX_ARGUMENTS_BYTES)
+            for queue_name, limit in dict(opts.QUEUE_CONCURRENCY).items():
+                _count(limit, f"{name('QUEUE_CONCURRENCY')}[{queue_name!r}]", 1, 2**31 - 1)
+            _count(opts.MAX_LOST_ATTEMPTS, name("MAX_LOST_ATTEMPTS"), 1, 1000)
+            for option in (
+                "LEASE_SECONDS",
+                "POLL_INTERVAL",
+                "SCHEDULER_INTERVAL",
+                "PRUNE_INTERVAL",
+                "WORKER_HEARTBEAT",
+                "WORKER_DEAD_AFTER",
+            ):
+                if limits.delay(getattr(opts, option), name(option)) == 0:
+                    raise InvalidJobArguments(f"{name(option)} must be > 0 seconds, not {getattr(opts, option)!r}.")
+            for option in ("GRACE_PERIOD", "KILL_GRACE"):
+                limits.delay(getattr(opts, option), name(option))
+            limits.duration(opts.KEEP_FINISHED_FOR, name("KEEP_FINISHED_FOR"))
+            limits.duration(opts.MAX_WORK_DURATION, name("MAX_WORK_DURATION"))
+        except InvalidJobArguments as e:
+            raise ImproperlyConfigured(str(e)) from None
         return opts
 
     @property

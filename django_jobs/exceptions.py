@@ -38,6 +38,22 @@ class InvalidTransition(JobsError):
     """The job is not in a state the requested change may start from."""
 
 
+class QueueNotCleared(JobsError):
+    """
+    ``clear_queue`` gave up: the database stayed locked. ``deleted`` jobs are
+    gone for good, ``left`` (None if they could not be counted) remain, and
+    calling it again continues.
+    """
+
+    def __init__(self, queue_name, deleted, left, reason):
+        self.queue_name, self.deleted, self.left = queue_name, deleted, left
+        remaining = "an unknown number" if left is None else str(left)
+        super().__init__(
+            f"Deleted {deleted} waiting job(s) from queue {queue_name}, then gave up: {reason}. "
+            f"{remaining} waiting job(s) are left; run it again to continue."
+        )
+
+
 class WorkerLost(JobsError):
     """Recorded on an attempt whose worker stopped renewing its lease."""
 

@@ -31,7 +31,7 @@ elif DB == "sqlite":
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": EXISTING or test_file,
             "TEST": {"NAME": test_file},
-            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL"},
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL"},
         }
     }
 else:

@@ -12,7 +12,8 @@ attempt ended. One module per concern:
 - ``reports``: how an attempt ended (complete, fail, decline, release);
 - ``maintenance``: the scheduler's rescue, expiry and pruning;
 - ``workers``: the worker registry, and rescuing the attempts of dead workers;
-- ``operations``: what operators do (cancel, retry, run now, pause, clear);
+- ``operations``: what operators do (cancel, retry, run now, pause);
+- ``clearing``: deleting a queue's waiting jobs, in batches, resumable;
 - ``reads``: jobs, attempts and logs as the API, admin and commands read them.
 """
 
@@ -24,11 +25,12 @@ from .claims import (
     complete_and_claim,
     heartbeat,
 )
+from .clearing import clear_queue
 from .enqueue import Enqueued, insert, insert_many, live_with_uniqkey
 from .errors import ErrorInfo
 from .functions import func_id, func_paths
 from .maintenance import delete_jobs, expire_overdue, prune, rescue_expired
-from .operations import cancel, clear_queue, pause, resume, retry, run_now
+from .operations import cancel, pause, resume, retry, run_now
 from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
 from .reports import complete, decline, fail, release
 from .workers import beat, live_workers, register, request_stop, rescue_dead_workers, sign_off

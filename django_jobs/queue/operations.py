@@ -1,4 +1,4 @@
-"""What operators do to jobs and queues: cancel, retry, run now, pause, resume, clear."""
+"""What operators do to jobs and queues: cancel, retry, run now, pause, resume."""
 
 from django.db import transaction
 from django.db.models import F
@@ -7,11 +7,9 @@ from django.db.models.functions import Now
 from ..db import get_ops
 from ..exceptions import InvalidTransition, JobCancelled
 from ..models import Job, QueueState
-from ..states import JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
 from .errors import ErrorInfo
 from .guarded import close_run, finishing, move
-from .maintenance import delete_rows
 from .reads import get_job
 
 
@@ -73,17 +71,3 @@ def pause(queue_name, *, using):
 def resume(queue_name, *, using):
     """Let workers claim from ``queue_name`` again."""
     QueueState.objects.using(using).update_or_create(name=queue_name, defaults={"paused": False, "changed_at": Now()})
-
-
-def clear_queue(queue_name, *, using):
-    """Delete the waiting (ready) jobs of a queue. Returns how many."""
-    deleted = 0
-    while True:
-        ids = list(
-            Job.objects.using(using)
-            .filter(queue_name=queue_name, state=JobState.READY)
-            .values_list("pk", flat=True)[:1000]
-        )
-        if not ids:
-            return deleted
-        deleted += delete_rows(ids, using, state=JobState.READY)

@@ -13,8 +13,11 @@ SECRET_KEY = env("SECRET_KEY", default="example-project-not-secret")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process read while a worker writes; wait for the write lock.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, init_command="PRAGMA journal_mode=WAL")
+    # WAL lets the web process read while a worker writes; wait for the write lock, and take it
+    # when a transaction begins (one that read first could not wait for it): check django_jobs.W001/W002.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=30, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL"
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",

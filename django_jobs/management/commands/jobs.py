@@ -6,7 +6,6 @@ become CommandErrors with the exit codes in EXIT_CODES (docs/jobs-command.md).
 """
 
 import json
-from datetime import timedelta
 
 from django.core.management.base import (
     BaseCommand,
@@ -20,15 +19,17 @@ from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ... import queue
+from ... import limits, queue
+from ...arguments import loads
 from ...exceptions import (
     InvalidJobArguments,
     InvalidJobType,
     InvalidTransition,
     JobNotFound,
+    QueueNotCleared,
     QueueNotFound,
 )
-from ...models import JobRun
+from ...models import Job, JobRun
 from ...redaction import displayed
 from ...states import JobState
 
@@ -124,13 +125,31 @@ def table(headers, rows, right=()):
 
 def json_argument(value, what, kind):
     try:
-        parsed = json.loads(value)
-    except ValueError as e:
-        raise fail(f"--{what} is not valid JSON: {e}", INVALID_INPUT) from None
+        parsed = loads(value, f"--{what}")
+    except InvalidJobArguments as e:
+        raise fail(str(e), INVALID_INPUT) from None
     if not isinstance(parsed, kind):
         expected = "array" if kind is list else "object"
         raise fail(f"--{what} must be a JSON {expected}, not {value!r}.", INVALID_INPUT)
     return parsed
+
+
+def moment_argument(value, what):
+    """An ISO 8601 date and time (naive: in TIME_ZONE) as an aware datetime, or a usage error naming ``what``."""
+    try:
+        moment = parse_datetime(value)
+    except ValueError as e:  # well-formed but impossible: 2030-02-30, 25:00
+        raise fail(f"{what} {value!r} is not a valid date and time: {e}.", USAGE) from None
+    if moment is None:
+        raise fail(f"{what} must be an ISO 8601 date and time, not {value!r}.", USAGE)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return limits.moment(moment, what)
+    except (InvalidJobArguments, OverflowError) as e:
+        raise fail(
+            str(e) if isinstance(e, InvalidJobArguments) else f"{what} {value!r} is out of range.", USAGE
+        ) from None
 
 
 def job_dict(job):
@@ -297,13 +316,17 @@ class Command(BaseCommand):
         p.add_argument("--queue", "-q", dest="queue_name", metavar="NAME", help="Queue (default: the task's).")
         p.add_argument("--priority", type=int, help="Priority, -100 to 100 (default: the task's).")
         when_group = p.add_mutually_exclusive_group()
-        when_group.add_argument("--delay", type=float, metavar="SECONDS", help="Due this many seconds from now.")
+        when_group.add_argument(
+            "--delay", type=float, metavar="SECONDS", help="Due this many seconds from now (0 to 100 years)."
+        )
         when_group.add_argument(
             "--run-after",
             metavar="DATETIME",
             help="Due at this ISO 8601 date and time (with an offset, or in TIME_ZONE).",
         )
-        p.add_argument("--max-attempts", type=int, help="Attempts before it fails for good (default: the task's).")
+        p.add_argument(
+            "--max-attempts", type=int, help="Attempts before it fails for good, 1 to 2147483647 (default: the task's)."
+        )
         p.add_argument(
             "--uniqkey",
             help="At most one live job per function with this key; an existing one's id is printed instead.",
@@ -321,6 +344,14 @@ class Command(BaseCommand):
         p = add("clear", "Delete the waiting (ready) jobs of a queue; running and finished ones stay.")
         p.add_argument("queue_name", metavar="QUEUE", help="Queue name, from TASKS QUEUES.")
         p.add_argument("--yes", action="store_true", required=True, help="Required: confirms the deletion.")
+        p.add_argument(
+            "--wait",
+            type=float,
+            default=30.0,
+            metavar="SECONDS",
+            help="How long to keep retrying while the database is locked (SQLite beside a busy worker)\n"
+            "before giving up; what was deleted stays deleted (default: %(default)s).",
+        )
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -555,23 +586,21 @@ class Command(BaseCommand):
             self.check_queue(queue_name)
             options["queue_name"] = queue_name
         if priority is not None:
-            options["priority"] = priority
+            options["priority"] = limits.priority(priority, "--priority")
         if delay is not None:
-            if delay < 0:
-                raise fail("--delay must be >= 0.", USAGE)
-            options["run_after"] = timezone.now() + timedelta(seconds=delay)
+            try:
+                options["run_after"] = timezone.now() + limits.duration(delay, "--delay")
+            except InvalidJobArguments as e:
+                raise fail(str(e), USAGE) from None
         if run_after is not None:
-            moment = parse_datetime(run_after)
-            if moment is None:
-                raise fail(f"--run-after must be an ISO 8601 date and time, not {run_after!r}.", USAGE)
-            if timezone.is_naive(moment):
-                moment = timezone.make_aware(moment)
-            options["run_after"] = moment
+            options["run_after"] = moment_argument(run_after, "--run-after")
         if max_attempts is not None:
-            if max_attempts < 1:
-                raise fail("--max-attempts must be at least 1.", INVALID_INPUT)
-            options["max_attempts"] = max_attempts
+            options["max_attempts"] = limits.attempts(max_attempts, "--max-attempts")
         if uniqkey is not None:
+            longest = Job._meta.get_field("uniqkey").max_length
+            assert longest is not None  # a CharField's
+            if len(uniqkey) > longest:
+                raise fail(f"--uniqkey must be at most {longest} characters, not {len(uniqkey)}.", INVALID_INPUT)
             options["uniqkey"] = uniqkey
         result = django_jobs.enqueue(path, args=call_args, kwargs=call_kwargs, backend=self.backend.alias, **options)
         created = getattr(result, "created", True)
@@ -587,9 +616,24 @@ class Command(BaseCommand):
             return self.print_json({"pruned": pruned})
         self.out(f"Pruned {pruned} finished job(s).")
 
-    def do_clear(self, *, queue_name, yes, **_):
+    def do_clear(self, *, queue_name, yes, wait, **_):
         self.check_queue(queue_name)
-        deleted = queue.clear_queue(queue_name, using=self.using)
+        try:
+            patience = limits.delay(wait, "--wait")
+        except InvalidJobArguments as e:
+            raise fail(str(e), USAGE) from None
+        so_far = [0]
+        try:
+            deleted = queue.clear_queue(
+                queue_name, using=self.using, patience=patience, progress=lambda n: so_far.__setitem__(0, n)
+            )
+        except QueueNotCleared as e:
+            raise fail(str(e), ERROR) from e
+        except KeyboardInterrupt:
+            self.stderr.write(
+                f"Interrupted: deleted {so_far[0]} waiting job(s) from queue {queue_name}; run it again to continue."
+            )
+            raise
         self.out(f"Deleted {deleted} waiting job(s) from queue {queue_name}.")
 
 

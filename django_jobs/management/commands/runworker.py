@@ -1,7 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 
+from ... import limits
 from ...backend import DatabaseBackend
+from ...conf import MAX_CONCURRENCY
+from ...exceptions import InvalidJobArguments
+from ...models import Job
 from ...worker import Worker
 
 
@@ -18,7 +22,10 @@ class Command(BaseCommand):
             help="Queue to take jobs from; repeat for several (default: all).",
         )
         parser.add_argument(
-            "--concurrency", "-c", type=int, help="Jobs run at once by this worker (default: OPTIONS['CONCURRENCY'])."
+            "--concurrency",
+            "-c",
+            type=int,
+            help="Jobs run at once by this worker, 1 to 1000 (default: OPTIONS['CONCURRENCY']).",
         )
         parser.add_argument("--burst", action="store_true", help="Run every job that is due, then exit 0.")
         parser.add_argument(
@@ -29,7 +36,9 @@ class Command(BaseCommand):
             type=float,
             help="Seconds running jobs get to finish after SIGTERM (default: OPTIONS['GRACE_PERIOD']).",
         )
-        parser.add_argument("--worker-id", help="Identify this worker (default: host:pid:random).")
+        parser.add_argument(
+            "--worker-id", help="Identify this worker, at most 100 characters (default: host:pid:random)."
+        )
         parser.add_argument(
             "--processes",
             action="store_true",
@@ -52,7 +61,21 @@ class Command(BaseCommand):
                 f"Unknown queue(s) {sorted(unknown)}; TASKS[{backend!r}]['QUEUES'] is {sorted(instance.queues)}."
             )
         if concurrency is not None and concurrency < 1:
-            raise CommandError("--concurrency must be at least 1.")
+            raise CommandError(f"--concurrency must be at least 1, not {concurrency}.")
+        if concurrency is not None and concurrency > MAX_CONCURRENCY:
+            raise CommandError(
+                f"--concurrency must be at most {MAX_CONCURRENCY}, not {concurrency}: each slot holds a thread "
+                "(or a child process) and a database connection. Run more workers instead."
+            )
+        if grace_period is not None:
+            try:
+                limits.delay(grace_period, "--grace-period")
+            except InvalidJobArguments as e:
+                raise CommandError(str(e)) from None
+        longest = Job._meta.get_field("worker_id").max_length
+        assert longest is not None  # a CharField's
+        if worker_id is not None and not 1 <= len(worker_id) <= longest:
+            raise CommandError(f"--worker-id must be 1 to {longest} characters, not {len(worker_id)}.")
         worker = Worker(
             using=instance.database,
             options=instance.job_options,
