@@ -7,11 +7,12 @@ runner writes nothing; the worker's reporter records the report.
 import logging
 import threading
 import time
+from datetime import datetime
 
 from django.tasks.signals import task_started
 from django.utils.module_loading import import_string
 
-from . import logcapture, queue
+from . import limits, logcapture, queue
 from .arguments import as_json
 from .exceptions import Decline, InvalidJobArguments, PermanentFailure
 from .models import Job, JobRun
@@ -95,8 +96,7 @@ class Runner:
                     value = task.call(*claimed.args, **claimed.kwargs)
                 ending = {"outcome": RunOutcome.SUCCEEDED, "return_value": as_json(value, "the return value")}
             except Decline as exc:
-                run_after = exc.run_after if exc.run_after is not None else self._delay(task, exc, result)
-                ending = {"outcome": RunOutcome.DECLINED, "run_after": run_after or 0}
+                ending = self._declined(claimed, task, exc, result)
             except BaseException as exc:
                 # KeyboardInterrupt and SystemExit too: raised by the job, they end its attempt, not the worker
                 # (signals reach the worker's main thread, or are ignored in a child process).
@@ -113,14 +113,28 @@ class Runner:
             **ending,
         )
 
+    def _declined(self, claimed, task, exc, result):
+        """A Decline: back later, at a moment or after a delay within limits (else the attempt fails)."""
+        try:
+            if isinstance(exc.run_after, datetime):
+                run_after = limits.moment(exc.run_after, "Decline(run_after=...)")
+            elif exc.run_after is not None:
+                run_after = limits.delay(exc.run_after, "Decline(run_after=...)")
+            else:
+                run_after = limits.delay(self._delay(task, exc, result) or 0, "the backoff's delay for Decline")
+        except Exception as problem:
+            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(problem), "exit_status": 1}
+        return {"outcome": RunOutcome.DECLINED, "run_after": run_after}
+
     def _failure(self, claimed, task, exc, result):
         permanent = isinstance(exc, (PermanentFailure, InvalidJobArguments))
         retry_in = None
         if not permanent and claimed.attempts_left > 0:
             try:
-                retry_in = self._delay(task, exc, result)
+                delay = self._delay(task, exc, result)
+                retry_in = None if delay is None else limits.delay(delay, "the backoff's delay")
             except Exception:
-                logger.exception("Backoff of job %s raised; not retrying", claimed.id)
+                logger.exception("Backoff of job %s failed or gave a delay out of bounds; not retrying", claimed.id)
         return {
             "outcome": RunOutcome.FAILED,
             "error": ErrorInfo.of(exc),

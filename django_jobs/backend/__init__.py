@@ -12,7 +12,7 @@ from django.db import transaction
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.signals import task_enqueued
 
-from .. import queue
+from .. import limits, queue
 from ..conf import Options
 from ..exceptions import InvalidJobType, QueueNotFound
 from ..reporter import Reporter
@@ -47,10 +47,11 @@ class DatabaseBackend(BaseTaskBackend):
             raise QueueNotFound(
                 f"Queue {task.queue_name!r} is not in TASKS[{self.alias!r}]['QUEUES'] ({sorted(self.queues)})."
             )
+        limits.priority(task.priority)
         super().validate_task(task)
         if isinstance(task, JobTask):
-            if task.max_attempts is not None and (not isinstance(task.max_attempts, int) or task.max_attempts < 1):
-                raise InvalidJobType(f"max_attempts must be an integer >= 1, not {task.max_attempts!r}.")
+            if task.max_attempts is not None:
+                limits.attempts(task.max_attempts)
             if task.backoff is not None and not callable(task.backoff):
                 raise InvalidJobType(f"backoff must be callable, not {task.backoff!r}.")
             if task.concurrency_limit is not None and (

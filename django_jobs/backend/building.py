@@ -4,11 +4,10 @@ arguments bound, validated and made JSON, the backend's defaults applied.
 Nothing is written here; the queue service inserts what this builds.
 """
 
-from datetime import timedelta
-
 from django.db import router
 from django.db.models.functions import Now
 
+from .. import limits
 from ..arguments import as_json
 from ..exceptions import InvalidJobArguments, InvalidJobType
 from ..models import Job
@@ -30,15 +29,6 @@ def check_registered(task):
             f"{task.module_path!r} does not resolve to this task; "
             "tasks must be defined at module level under the name they are imported by."
         )
-
-
-def seconds(value, what):
-    """A timedelta from a timedelta or a number of seconds >= 0 (None stays None)."""
-    if value is None or isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    raise InvalidJobArguments(f"{what} must be a timedelta or a number of seconds >= 0, not {value!r}.")
 
 
 def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False):
@@ -69,9 +59,11 @@ def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False)
         max_attempts = task.max_attempts or max_attempts
         max_work = task.max_work_duration if task.max_work_duration is not None else max_work
         keep_for = task.keep_for if task.keep_for is not None else keep_for
-        job.uniqkey, job.coalesce, job.expires_at = task.uniqkey, task.coalesce, task.expires_at
+        job.uniqkey, job.coalesce = task.uniqkey, task.coalesce
+        if task.expires_at is not None:
+            job.expires_at = limits.moment(task.expires_at, "expires_at")
         if task.expires_in is not None:
-            job.expires_at = Now() + seconds(task.expires_in, "expires_in")
+            job.expires_at = Now() + limits.duration(task.expires_in, "expires_in")
         if task.schema is not None:
             check_schema(task, task.schema, as_json(arguments, "arguments"))
         if task.concurrency_key is not None:
@@ -81,11 +73,11 @@ def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False)
                     f"concurrency_key of {task.module_path} must give a non-empty string, not {key!r}."
                 )
             job.concurrency_key, job.concurrency_limit = key, task.concurrency_limit or 1
-    job.max_attempts = job.attempts_left = max_attempts
-    job.max_work_duration = seconds(max_work, "max_work_duration")
-    job.keep_for = seconds(keep_for, "keep_for")
+    job.max_attempts = job.attempts_left = limits.attempts(max_attempts)
+    job.max_work_duration = limits.duration(max_work, "max_work_duration")
+    job.keep_for = limits.duration(keep_for, "keep_for")
     if task.run_after is not None:
-        job.run_after = task.run_after
+        job.run_after = limits.moment(task.run_after, "run_after")
     if func_ids is None:
         job.func_id = func_id(task.module_path, using)
     else:

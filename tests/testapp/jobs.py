@@ -168,3 +168,19 @@ def nul_bytes(fail=False):
     if fail:
         raise ValueError("a message with a \x00 in it")
     return "done"
+
+
+@task
+def declines_with(run_after):
+    """Declines with the given run_after, as is."""
+    raise Decline(run_after=run_after)
+
+
+def backoff_from_env(exception, task_result):
+    """A backoff returning what the job's ``delay`` says, as a float ("nan" too): for bad backoffs."""
+    return float(task_result.kwargs["delay"])
+
+
+@django_jobs.job(max_attempts=3, backoff=backoff_from_env)
+def fails_with_backoff(delay):
+    raise ValueError("needs a retry")
