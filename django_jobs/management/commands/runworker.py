@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 
 from ...backend import DatabaseBackend
+from ...log_output import log_to_stderr_unless_configured
 from ...worker import Worker
 
 
@@ -53,6 +54,7 @@ class Command(BaseCommand):
             )
         if concurrency is not None and concurrency < 1:
             raise CommandError("--concurrency must be at least 1.")
+        log_to_stderr_unless_configured()
         worker = Worker(
             using=instance.database,
             options=instance.job_options,
