@@ -46,6 +46,8 @@ class Options:
     PRUNE_INTERVAL: float = 60.0
     #: Recurring jobs: {name: {"task": path, "cron": ..., "timezone": ..., ...}} (docs/recurring.md).
     RECURRING: dict = field(default_factory=dict)
+    #: The bearer token that may read ``jobs/metrics`` besides staff users (None: staff only).
+    METRICS_TOKEN: str | None = None
 
     @classmethod
     def from_dict(cls, alias, options):
@@ -65,6 +67,10 @@ class Options:
                 )
         if opts.PREFETCH is not None and (not isinstance(opts.PREFETCH, int) or opts.PREFETCH < 0):
             raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['PREFETCH'] must be None or an integer >= 0.")
+        if opts.METRICS_TOKEN is not None and (not isinstance(opts.METRICS_TOKEN, str) or not opts.METRICS_TOKEN):
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS']['METRICS_TOKEN'] must be None or a non-empty string."
+            )
         for name in ("LEASE_SECONDS", "POLL_INTERVAL", "SCHEDULER_INTERVAL"):
             if getattr(opts, name) <= 0:
                 raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS'][{name!r}] must be > 0.")
