@@ -37,8 +37,33 @@ class Command(BaseCommand):
             help="Run each job in a child process, which can be killed when the job is cancelled "
             "or overruns its max_work_duration, and whose crash cannot take the worker down.",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            metavar="PORT",
+            help="Serve this worker's Prometheus metrics at http://ADDR:PORT/metrics (needs prometheus_client).",
+        )
+        parser.add_argument(
+            "--metrics-addr",
+            default="127.0.0.1",
+            metavar="ADDR",
+            help="Address the metrics server listens on (default: %(default)s).",
+        )
 
-    def handle(self, *args, queues, concurrency, burst, backend, grace_period, worker_id, processes, **options):
+    def handle(
+        self,
+        *args,
+        queues,
+        concurrency,
+        burst,
+        backend,
+        grace_period,
+        worker_id,
+        processes,
+        metrics_port,
+        metrics_addr,
+        **options,
+    ):
         try:
             instance = task_backends[backend]
         except Exception as e:
@@ -54,7 +79,11 @@ class Command(BaseCommand):
             )
         if concurrency is not None and concurrency < 1:
             raise CommandError("--concurrency must be at least 1.")
+        if metrics_port is not None and not 0 < metrics_port < 65536:
+            raise CommandError("--metrics-port must be from 1 to 65535.")
         log_to_stderr_unless_configured()
+        if metrics_port is not None:
+            self.serve_metrics(metrics_port, metrics_addr)
         worker = Worker(
             using=instance.database,
             options=instance.job_options,
@@ -70,3 +99,16 @@ class Command(BaseCommand):
         exit_code = worker.run()
         if exit_code:
             raise SystemExit(exit_code)
+
+    @staticmethod
+    def serve_metrics(port, addr):
+        try:
+            from ...metrics.worker import serve
+        except ImportError as e:
+            raise CommandError(
+                f"--metrics-port needs prometheus_client: pip install 'django-jobs[metrics]' ({e})."
+            ) from e
+        try:
+            serve(port, addr)
+        except OSError as e:
+            raise CommandError(f"Cannot serve metrics on {addr}:{port}: {e}") from e
