@@ -78,6 +78,8 @@ class Options:
     PRUNE_INTERVAL: float = 60.0
     #: Recurring jobs: {name: {"task": path, "cron": ..., "timezone": ..., ...}} (docs/recurring.md).
     RECURRING: dict = field(default_factory=dict)
+    #: The bearer token that may read ``jobs/metrics`` besides staff users (None: staff only).
+    METRICS_TOKEN: str | None = None
 
     @classmethod
     def from_dict(cls, alias, options):
@@ -122,6 +124,8 @@ class Options:
                 limits.delay(getattr(opts, option), name(option))
             limits.duration(opts.KEEP_FINISHED_FOR, name("KEEP_FINISHED_FOR"))
             limits.duration(opts.MAX_WORK_DURATION, name("MAX_WORK_DURATION"))
+            if opts.METRICS_TOKEN is not None and (not isinstance(opts.METRICS_TOKEN, str) or not opts.METRICS_TOKEN):
+                raise InvalidJobArguments(f"{name('METRICS_TOKEN')} must be None or a non-empty string.")
         except InvalidJobArguments as e:
             raise ImproperlyConfigured(str(e)) from None
         return opts

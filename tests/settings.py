@@ -82,6 +82,7 @@ TASKS = {
             "KILL_GRACE": 1.0,
             "CHILD_MEMORY_LIMIT_MB": 1536,
             "QUEUE_CONCURRENCY": {"reports": 2},
+            "METRICS_TOKEN": "metrics-token-for-tests",
         },
     },
     "immediate": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},

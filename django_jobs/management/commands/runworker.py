@@ -5,6 +5,7 @@ from ... import limits
 from ...backend import DatabaseBackend
 from ...conf import MAX_CONCURRENCY
 from ...exceptions import InvalidJobArguments
+from ...log_output import log_to_stderr_unless_configured
 from ...models import Job
 from ...worker import Worker
 
@@ -45,8 +46,33 @@ class Command(BaseCommand):
             help="Run each job in a child process, which can be killed when the job is cancelled "
             "or overruns its max_work_duration, and whose crash cannot take the worker down.",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            metavar="PORT",
+            help="Serve this worker's Prometheus metrics at http://ADDR:PORT/metrics (needs prometheus_client).",
+        )
+        parser.add_argument(
+            "--metrics-addr",
+            default="127.0.0.1",
+            metavar="ADDR",
+            help="Address the metrics server listens on (default: %(default)s).",
+        )
 
-    def handle(self, *args, queues, concurrency, burst, backend, grace_period, worker_id, processes, **options):
+    def handle(
+        self,
+        *args,
+        queues,
+        concurrency,
+        burst,
+        backend,
+        grace_period,
+        worker_id,
+        processes,
+        metrics_port,
+        metrics_addr,
+        **options,
+    ):
         try:
             instance = task_backends[backend]
         except Exception as e:
@@ -76,6 +102,11 @@ class Command(BaseCommand):
         assert longest is not None  # a CharField's
         if worker_id is not None and not 1 <= len(worker_id) <= longest:
             raise CommandError(f"--worker-id must be 1 to {longest} characters, not {len(worker_id)}.")
+        if metrics_port is not None and not 0 < metrics_port < 65536:
+            raise CommandError("--metrics-port must be from 1 to 65535.")
+        log_to_stderr_unless_configured()
+        if metrics_port is not None:
+            self.serve_metrics(metrics_port, metrics_addr)
         worker = Worker(
             using=instance.database,
             options=instance.job_options,
@@ -91,3 +122,16 @@ class Command(BaseCommand):
         exit_code = worker.run()
         if exit_code:
             raise SystemExit(exit_code)
+
+    @staticmethod
+    def serve_metrics(port, addr):
+        try:
+            from ...metrics.worker import serve
+        except ImportError as e:
+            raise CommandError(
+                f"--metrics-port needs prometheus_client: pip install 'django-jobs[metrics]' ({e})."
+            ) from e
+        try:
+            serve(port, addr)
+        except OSError as e:
+            raise CommandError(f"Cannot serve metrics on {addr}:{port}: {e}") from e

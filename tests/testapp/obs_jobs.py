@@ -1,0 +1,28 @@
+"""Jobs for the observability tests: one that waits for the test while it runs."""
+
+import asyncio
+import logging
+import threading
+
+from django.tasks import task
+
+logger = logging.getLogger("tests.obs_jobs")
+
+#: Set by ``waits_for_the_test`` once it has printed and logged; it then waits for ``proceed``.
+started = threading.Event()
+proceed = threading.Event()
+
+
+@task
+def waits_for_the_test():
+    print("printed by the job")
+    logger.info("logged by the job")
+    started.set()
+    proceed.wait(30)
+    return 1
+
+
+@task
+async def prints_from_to_thread():
+    await asyncio.to_thread(print, "printed off-thread")
+    return 1
