@@ -55,6 +55,19 @@ def samples(staff):
 # -- figures --------------------------------------------------------------------------------------------
 
 
+def test_live_workers_are_counted_by_state(staff):
+    from django_jobs import queue
+
+    for name in ("a", "b", "c"):
+        queue.register(worker_id=name, backend="default", host="h", pid=1, queues=None, concurrency=1, using="default")
+    queue.beat("b", running=0, stopping=True, using="default")
+    queue.sign_off("c", using="default")
+    samples = scrape(staff.get(URL))
+    assert [
+        samples[("django_jobs_workers", frozenset({"state": state}.items()))] for state in ("running", "stopping")
+    ] == [1, 1]
+
+
 def test_due_jobs_are_counted_per_queue(samples):
     assert jobs_gauge(samples, "default", "due") == 3
 

@@ -1,9 +1,9 @@
 """
 The queue's figures from the database, as a Prometheus collector.
 
-Three GROUP BY queries per scrape, each shaped for a partial index of
-``Job.Meta.indexes`` (docs/observability.md gives their plans and cost):
-ready jobs, running jobs, failed jobs, each counted per queue.
+Four GROUP BY queries per scrape, each shaped for a partial index
+(docs/observability.md gives their plans and cost): ready jobs, running
+jobs, failed jobs, each counted per queue, and live workers by state.
 """
 
 from collections import defaultdict
@@ -13,7 +13,7 @@ from django.db.models.functions import Now
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..models import Job
+from ..models import Job, Worker, WorkerState
 from ..states import JobState
 
 #: The states of ``django_jobs_queue_jobs``, in the order they are exported.
@@ -57,7 +57,7 @@ class QueueCollector(Collector):
 
     def describe(self):
         # Registering calls describe(): answering here keeps it from running the queries.
-        return [self._jobs(), self._oldest()]
+        return [self._jobs(), self._oldest(), self._workers()]
 
     def collect(self):
         counts, oldest = queue_counts(self.using, self.queues)
@@ -66,7 +66,26 @@ class QueueCollector(Collector):
             for state in STATES:
                 jobs.add_metric([queue_name, state], counts[queue_name][state])
             oldest_due.add_metric([queue_name], oldest.get(queue_name, 0.0))
-        return [jobs, oldest_due]
+        return [jobs, oldest_due, self._worker_counts()]
+
+    def _worker_counts(self):
+        """Live workers (running, stopping) from the worker registry; stopped and gone ones are history."""
+        by_status = dict.fromkeys([WorkerState.RUNNING, WorkerState.STOPPING], 0)
+        live = Worker.objects.using(self.using).filter(status__in=list(by_status)).order_by()
+        for row in live.values("status").annotate(n=Count("pk")):
+            by_status[row["status"]] = row["n"]
+        workers = self._workers()
+        for status, n in by_status.items():
+            workers.add_metric([str(status)], n)
+        return workers
+
+    @staticmethod
+    def _workers():
+        return GaugeMetricFamily(
+            "django_jobs_workers",
+            "Live workers in the worker registry, by state (running, stopping).",
+            labels=["state"],
+        )
 
     @staticmethod
     def _jobs():
