@@ -131,11 +131,11 @@ TRANSITIONS = _declare(
         "rescue",
         frozenset({RUNNING}),
         READY,
-        ("run_after", "worker_id", "grabbed_until", "attempts_left", "lost_attempts"),
+        ("worker_id", "grabbed_until", "attempts_left", "lost_attempts"),
         run_outcome=RunOutcome.LOST,
         by_attempt=True,
-        doc="Its worker died (or its lease ran out): ready again at once. A death does not spend the "
-        "attempt; an overrun of max_work_duration does.",
+        doc="Its worker died (or its lease ran out): ready again at once, keeping its place in the queue "
+        "(run_after unchanged). A death does not spend the attempt; an overrun of max_work_duration does.",
     ),
     Transition(
         "rescue_fail",

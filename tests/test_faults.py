@@ -13,6 +13,7 @@ import time
 import pytest
 from django.db import OperationalError, connection, connections
 from django.db.models import Count
+from django.utils import timezone
 
 import django_jobs
 from django_jobs.models import Job, JobRun
@@ -92,6 +93,57 @@ def test_random_sigkills_lose_nothing(workers):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     check_final_state(total, kills=kills)
+
+
+def worker_id_of(workers, proc):
+    """The worker id a runworker process logged at start-up."""
+    wait_until(lambda: " started: queues=" in workers.output(proc), message="the worker to start")
+    return workers.output(proc).split("Worker ", 1)[1].split(" started", 1)[0]
+
+
+def test_sigkills_with_django_defaults_fail_nothing_and_rescue_in_seconds(workers):
+    """
+    Django's defaults: plain jobs (MAX_ATTEMPTS 1), the default 30 s lease. Every job a killed
+    worker held runs again; none fails for a death. Prints how long after each kill its jobs
+    were taken back and started again (the worker registry, not the lease, finds the dead).
+    """
+    total = JOBS
+    calls = [(process_jobs.fault_job, (n,), {"sleep": 0.3 if n % 10 == 0 else 0.0}) for n in range(total)]
+    for start in range(0, total, 500):
+        django_jobs.enqueue_many(calls[start : start + 500])
+    rng = random.Random(11)
+    procs = [workers.start("--concurrency", "3") for _ in range(3)]
+    killed_at = {}  # worker id -> when it was killed (the database's clock is this host's)
+    deadline = time.monotonic() + TIMEOUT
+    while Job.objects.exclude(state=JobState.SUCCEEDED).exists():
+        assert time.monotonic() < deadline, "the load did not drain"
+        assert not Job.objects.filter(state=JobState.FAILED).exists(), "a job failed"
+        time.sleep(rng.uniform(0.5, 1.5))
+        if len(killed_at) < KILLS:
+            victim = rng.randrange(len(procs))
+            worker_id = worker_id_of(workers, procs[victim])
+            procs[victim].send_signal(signal.SIGKILL)
+            killed_at[worker_id] = timezone.now()
+            procs[victim].wait(10)
+            procs[victim] = workers.start("--concurrency", "3")
+    for proc in procs:
+        worker_id_of(workers, proc)  # a worker still starting up has no SIGTERM handler yet
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    taken_back, started_again = [], []
+    for lost in JobRun.objects.filter(outcome=RunOutcome.LOST, worker_id__in=list(killed_at)):
+        taken_back.append((lost.finished_at - killed_at[lost.worker_id]).total_seconds())
+        after = JobRun.objects.get(job_id=lost.job_id, attempt=lost.attempt + 1)
+        started_again.append((after.started_at - killed_at[lost.worker_id]).total_seconds())
+    taken_back.sort(), started_again.sort()
+    print(
+        f"\nrescue after a kill (s, {len(taken_back)} attempts, {len(killed_at)} kills): taken back "
+        f"p50={taken_back[len(taken_back) // 2]:.1f} max={taken_back[-1]:.1f}; started again "
+        f"p50={started_again[len(started_again) // 2]:.1f} max={started_again[-1]:.1f}"
+    )
+    check_final_state(total, kills=len(killed_at))
+    assert max(taken_back) < 30  # before the lease would have run out: the registry found the dead
+    assert not JobRun.objects.filter(outcome=RunOutcome.FAILED).exists()
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="restarts the PostgreSQL server")

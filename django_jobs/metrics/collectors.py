@@ -70,7 +70,7 @@ class QueueCollector(Collector):
 
     def _worker_counts(self):
         """Live workers (running, stopping) from the worker registry; stopped and gone ones are history."""
-        by_status = dict.fromkeys([WorkerState.RUNNING, WorkerState.STOPPING], 0)
+        by_status: dict[str, int] = dict.fromkeys([WorkerState.RUNNING.value, WorkerState.STOPPING.value], 0)
         live = Worker.objects.using(self.using).filter(status__in=list(by_status)).order_by()
         for row in live.values("status").annotate(n=Count("pk")):
             by_status[row["status"]] = row["n"]

@@ -36,7 +36,8 @@ def rescue(jobs, *, max_lost, using, why, batch=500):
     - an attempt that overran its max_work_duration spends its attempt
       (``JobTimeout``): ready again if attempts are left, else failed;
     - any other was lost with its worker: the attempt is given back, and the
-      job is ready again at once, unless this is its ``max_lost``-th loss
+      job is ready again at once, in its old place in the queue (its
+      run_after unchanged), unless this is its ``max_lost``-th loss
       (a job that kills its worker), which fails it with ``WorkerLost``.
 
     Returns how many attempts were rescued.
@@ -70,7 +71,7 @@ def _rescue_of(attempts_left, lost, worker_id, timed_out, max_lost, why):
         )
         if attempts_left > 0:  # the attempt is spent: attempts_left and lost_attempts stay as they are
             values: dict[str, object] = {"attempts_left": attempts_left, "lost_attempts": lost}
-            return RESCUE, {**values, "run_after": Now(), "worker_id": None, "grabbed_until": None}, error
+            return RESCUE, {**values, "worker_id": None, "grabbed_until": None}, error
         return RESCUE_FAIL, {**finishing(), "worker_id": None, "exit_status": 1, "lost_attempts": lost}, error
     if lost + 1 >= max_lost:
         error = ErrorInfo.without_traceback(
@@ -79,7 +80,6 @@ def _rescue_of(attempts_left, lost, worker_id, timed_out, max_lost, why):
         return RESCUE_FAIL, {**finishing(), "worker_id": None, "exit_status": 1, "lost_attempts": lost + 1}, error
     error = ErrorInfo.without_traceback(WorkerLost, f"worker {worker_id} lost the attempt: {why}; it runs again")
     values = {
-        "run_after": Now(),
         "worker_id": None,
         "grabbed_until": None,
         "attempts_left": F("attempts_left") + 1,
