@@ -6,6 +6,7 @@ before ``django.setup()``.
 
 import json
 import logging
+import os
 import signal
 import threading
 from dataclasses import asdict
@@ -40,6 +41,38 @@ def decode_claimed(data):
     from .db.base import ClaimedJob
 
     return ClaimedJob(**json.loads(data, object_hook=hook)["job"])
+
+
+def resident_mb():
+    """This process's resident memory now, in MB (Linux's /proc; elsewhere its peak)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worn_out(ran, options):
+    """
+    Whether this child should make way for a fresh one: it ran CHILD_MAX_JOBS
+    attempts, or holds more than CHILD_MAX_RSS_MB (memory a job kept, or a
+    heap that never shrinks back, would otherwise stay with it for good).
+    """
+    if options.CHILD_MAX_JOBS is not None and ran >= options.CHILD_MAX_JOBS:
+        logger.info("Child %s ran %d jobs (CHILD_MAX_JOBS): a fresh one takes over.", os.getpid(), ran)
+        return True
+    if options.CHILD_MAX_RSS_MB is not None and (rss := resident_mb()) > options.CHILD_MAX_RSS_MB:
+        logger.info(
+            "Child %s holds %.0f MB, more than CHILD_MAX_RSS_MB (%s): a fresh one takes over.",
+            os.getpid(),
+            rss,
+            options.CHILD_MAX_RSS_MB,
+        )
+        return True
+    return False
 
 
 def child_main(conn, backend_alias):
@@ -82,6 +115,8 @@ def child_main(conn, backend_alias):
             attempts.put(None)
 
     threading.Thread(target=read, daemon=True).start()
+    options = backend.job_options
+    ran = 0
     while (message := attempts.get()) is not None:
         claimed = decode_claimed(json.dumps(message))
         cancel_events[claimed.id] = event = threading.Event()
@@ -96,6 +131,8 @@ def child_main(conn, backend_alias):
             how = "report failed"
         finally:
             cancel_events.pop(claimed.id, None)
+        ran += 1
+        exiting = exiting or worn_out(ran, options)
         conn.send_bytes(json.dumps({"outcome": how, "exiting": exiting}).encode())
         if exiting:
             return

@@ -68,6 +68,11 @@ class Options:
     #: With child processes: their address-space limit in MB (RLIMIT_AS); a job
     #: that allocates past it fails with MemoryError and its child is replaced.
     CHILD_MEMORY_LIMIT_MB: int | None = None
+    #: With child processes: a child that ran this many attempts is replaced by a fresh one (None: never).
+    CHILD_MAX_JOBS: int | None = None
+    #: With child processes: a child holding more resident memory than this (MB) after an attempt is
+    #: replaced by a fresh one, so memory a job kept is given back (None: never).
+    CHILD_MAX_RSS_MB: int | None = 1024
     #: Largest args (and, separately, kwargs) accepted at enqueue, in bytes of JSON.
     MAX_ARGUMENTS_BYTES: int = 1_000_000
     #: Per-queue concurrency limits across all workers: {"reports": 2}.
@@ -104,8 +109,9 @@ class Options:
             _count(opts.CONCURRENCY, name("CONCURRENCY"), 1, MAX_CONCURRENCY)
             if opts.PREFETCH is not None:
                 _count(opts.PREFETCH, name("PREFETCH"), 0, MAX_PREFETCH)
-            if opts.CHILD_MEMORY_LIMIT_MB is not None:
-                _count(opts.CHILD_MEMORY_LIMIT_MB, name("CHILD_MEMORY_LIMIT_MB"), 1, 2**31 - 1)
+            for option in ("CHILD_MEMORY_LIMIT_MB", "CHILD_MAX_JOBS", "CHILD_MAX_RSS_MB"):
+                if getattr(opts, option) is not None:
+                    _count(getattr(opts, option), name(option), 1, 2**31 - 1)
             _count(opts.MAX_ARGUMENTS_BYTES, name("MAX_ARGUMENTS_BYTES"), 1, MAX_ARGUMENTS_BYTES)
             for queue_name, limit in dict(opts.QUEUE_CONCURRENCY).items():
                 _count(limit, f"{name('QUEUE_CONCURRENCY')}[{queue_name!r}]", 1, 2**31 - 1)

@@ -81,6 +81,10 @@ TASKS = {
             "GRACE_PERIOD": 5,
             "KILL_GRACE": 1.0,
             "CHILD_MEMORY_LIMIT_MB": 1536,
+            "CHILD_MAX_JOBS": int(os.environ["DJANGO_JOBS_CHILD_MAX_JOBS"])
+            if "DJANGO_JOBS_CHILD_MAX_JOBS" in os.environ
+            else None,
+            "CHILD_MAX_RSS_MB": int(os.environ.get("DJANGO_JOBS_CHILD_MAX_RSS_MB", "1024")),
             "QUEUE_CONCURRENCY": {"reports": 2},
             "METRICS_TOKEN": "metrics-token-for-tests",
         },

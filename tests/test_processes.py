@@ -85,3 +85,18 @@ def test_a_job_that_eats_memory_fails_and_the_worker_goes_on(workers):
     run = JobRun.objects.get(job_id=r.id)
     assert Job.objects.get(pk=r.id).state == JobState.FAILED and run.exception_class_path == "builtins.MemoryError"
     assert Job.objects.get(pk=after.id).state == JobState.SUCCEEDED
+
+
+def test_a_child_is_recycled_after_child_max_jobs(workers):
+    results = [process_jobs.whoami.enqueue() for _ in range(3)]
+    proc = workers.burst("--processes", "--concurrency", "1", env={"DJANGO_JOBS_CHILD_MAX_JOBS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert len({Job.objects.get(pk=r.id).return_value for r in results}) == 3
+
+
+def test_a_child_holding_too_much_memory_is_recycled(workers):
+    leak = process_jobs.keeps_memory.enqueue(200)
+    after = process_jobs.whoami.enqueue()
+    proc = workers.burst("--processes", "--concurrency", "1", env={"DJANGO_JOBS_CHILD_MAX_RSS_MB": "150"})
+    assert proc.returncode == 0, proc.stderr
+    assert Job.objects.get(pk=leak.id).return_value != Job.objects.get(pk=after.id).return_value

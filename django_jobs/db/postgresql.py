@@ -22,21 +22,14 @@ lock, and another worker takes it on its next try.
 import logging
 import time
 
-from django.db import DatabaseError, connections, transaction
+from django.db import transaction
 
 from ..transitions import CLAIM, COMPLETE
-from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, PollingListener, declared
+from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
+from .postgresql_sessions import CANCEL_CHANNEL, WORKER_LOCK_SPACE, AdvisoryLockLeadership, PostgreSQLListener
 
 logger = logging.getLogger("django_jobs.worker")
 
-CHANNEL = "django_jobs"
-#: Payload: the id of a job cancelled while it may be running.
-CANCEL_CHANNEL = "django_jobs_cancel"
-#: Advisory lock key of the scheduler leader ("djobs" in ASCII).
-LEADER_LOCK_KEY = 0x646A6F6273
-#: The first key of a worker's liveness lock (``pg_advisory_lock(WORKER_LOCK_SPACE, registry id)``):
-#: held on the worker's listening connection for as long as it lives.
-WORKER_LOCK_SPACE = 0x646A6F62  # "djob"
 HELD_WORKER_LOCKS = """
     SELECT objid::bigint FROM pg_locks
     WHERE locktype = 'advisory' AND classid::bigint = %s AND objsubid = 2 AND granted
@@ -332,88 +325,3 @@ class PostgreSQLOps(DatabaseOps):
         if isinstance(plan, list):
             plan = plan[0]
         return int(plan["Plan"]["Plan Rows"])
-
-
-class DedicatedConnection:
-    """A connection of our own, outside Django's per-thread ones, in autocommit."""
-
-    def __init__(self, using):
-        self.using = using
-        self.wrapper = None
-
-    def get(self):
-        if self.wrapper is None:
-            self.wrapper = connections.create_connection(self.using)
-            self.wrapper.ensure_connection()
-            self.on_connect(self.wrapper.connection)
-        return self.wrapper.connection
-
-    def on_connect(self, conn):
-        pass
-
-    def close(self):
-        if self.wrapper is not None:
-            try:
-                self.wrapper.close()
-            except Exception:
-                pass
-            self.wrapper = None
-
-
-class PostgreSQLListener(DedicatedConnection):
-    """
-    LISTENs for NOTIFY from enqueues; polls while the database is unreachable.
-    With a worker's registry id, it also holds that worker's liveness lock.
-    """
-
-    def __init__(self, using, stop_event, worker_pk=None):
-        super().__init__(using)
-        self.polling = PollingListener(stop_event)
-        self.worker_pk = worker_pk
-
-    def on_connect(self, conn):
-        conn.execute(f"LISTEN {CHANNEL}")
-        conn.execute(f"LISTEN {CANCEL_CHANNEL}")
-        if self.worker_pk is not None:
-            # Session level: it lives exactly as long as this connection (so this process).
-            conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (WORKER_LOCK_SPACE, self.worker_pk & 0x7FFFFFFF))
-
-    def wait(self, timeout):
-        try:
-            conn = self.get()
-            cancelled = set()
-            for notify in conn.notifies(timeout=timeout, stop_after=1):
-                if notify.channel == CANCEL_CHANNEL:
-                    cancelled.add(int(notify.payload))
-            return cancelled
-        except Exception as e:  # psycopg errors, or Django's wrapped ones
-            logger.warning("Listening for new jobs failed (%s); polling until it reconnects.", e)
-            self.close()
-            return self.polling.wait(timeout)
-
-
-class AdvisoryLockLeadership(DedicatedConnection):
-    """The leader is whoever holds the advisory lock on a live connection."""
-
-    def __init__(self, using):
-        super().__init__(using)
-        self.held = False
-
-    def acquire(self):
-        try:
-            conn = self.get()
-            if self.held:
-                conn.execute("SELECT 1")  # still alive, so still ours
-            else:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()
-                self.held = bool(row[0])
-        except (DatabaseError, Exception) as e:
-            if self.held:
-                logger.warning("Lost scheduler leadership: %s", e)
-            self.held = False
-            self.close()
-        return self.held
-
-    def release(self):
-        self.held = False
-        self.close()

@@ -51,3 +51,13 @@ def fault_job(context, n, sleep=0.0, fail=False):
 def hog(megabytes):
     """Allocates far more than the child's memory limit."""
     return len(bytearray(megabytes * 2**20))
+
+
+_kept = []
+
+
+@task
+def keeps_memory(megabytes):
+    """Allocates memory and keeps it after returning (a leak); returns the child's pid."""
+    _kept.append(bytearray(megabytes * 2**20))
+    return os.getpid()
