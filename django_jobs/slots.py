@@ -102,5 +102,6 @@ class Slots:
             return {job_id for job_id, _attempt in self.held}
 
     def all_held(self):
+        """The attempts held, except abandoned ones (their lease runs out; the scheduler takes them back)."""
         with self._lock:
-            return list(self.held.values())
+            return [claimed for key, claimed in self.held.items() if key not in self._abandoned]

@@ -372,7 +372,7 @@ class Worker:
                 break
             self._give_back(claimed, release=True)
         deadline = time.monotonic() + self.grace_period
-        while self.slots.held and time.monotonic() < deadline:
+        while self.slots.all_held() and time.monotonic() < deadline:
             self._report_and_claim(0)
             self.slot_freed.wait(min(0.2, max(0.0, deadline - time.monotonic())))
             self.slot_freed.clear()

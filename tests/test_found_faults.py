@@ -1,5 +1,8 @@
 """Faults an attacker and an operator found, each fixed (issue: at-least-once by default)."""
 
+import logging
+import re
+import signal
 import time
 from types import SimpleNamespace
 
@@ -7,10 +10,14 @@ import pytest
 from django.db import connection
 
 import django_jobs
+from django_jobs.db import postgresql
+from django_jobs.db.base import ClaimedJob
 from django_jobs.models import FuncMap, Job, JobLog, JobRun
 from django_jobs.queue import functions
+from django_jobs.reconnect import Reconnect
+from django_jobs.slots import Slots
 from django_jobs.states import JobState
-from tests.conftest import drain
+from tests.conftest import drain, wait_until
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,3 +50,86 @@ def test_a_function_map_row_gone_under_a_running_process_is_found_again(monkeypa
     monkeypatch.setattr(functions, "time", SimpleNamespace(monotonic=lambda: later))
     result = django_jobs.enqueue("tests.testapp.jobs.add", args=[3, 4])
     assert Job.objects.get(pk=result.id).func.path == "tests.testapp.jobs.add"
+
+
+# -- a worker's slots ----------------------------------------------------------------------------------
+
+
+def claimed_job(job_id, attempt, max_work_duration=None):
+    return ClaimedJob(
+        id=job_id,
+        attempt=attempt,
+        worker_id="w",
+        func_id=1,
+        args=[],
+        kwargs={},
+        backend="default",
+        queue_name="default",
+        priority=0,
+        enqueued_at=None,
+        started_at=None,
+        last_attempted_at=None,
+        attempts_left=0,
+        max_work_duration=max_work_duration,
+        coalesce=None,
+    )
+
+
+@pytest.mark.django_db(transaction=False)
+def test_two_attempts_of_one_job_are_kept_apart():
+    slots = Slots()
+    first, second = claimed_job(1, 1), claimed_job(1, 2)
+    slots.claimed([first, second])
+    slots.forget(first)
+    assert slots.all_held() == [second]
+
+
+@pytest.mark.slow
+def test_a_thread_past_its_max_work_duration_gives_its_slot_to_a_new_thread(workers):
+    stuck = jobs.slow.using(max_work_duration=1).enqueue(30)
+    quick = [jobs.add.enqueue(i, 1) for i in range(3)]
+    proc = workers.start("--concurrency", "1")
+    wait_until(
+        lambda: all(Job.objects.get(pk=r.id).state == JobState.SUCCEEDED for r in quick),
+        timeout=20,
+        message="the jobs behind the stuck one",
+    )
+    wait_until(lambda: Job.objects.get(pk=stuck.id).state == JobState.FAILED, timeout=20, message="the timeout")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    assert Job.objects.get(pk=stuck.id).runs.get().exception_class_path == "django_jobs.exceptions.JobTimeout"
+
+
+# -- reconnecting --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_dropped_connection_is_tried_again_at_once():
+    assert Reconnect("Claiming").failed(OSError("server closed the connection")) == 0
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_database_that_stays_away_is_tried_less_and_less_often():
+    reconnect = Reconnect("Claiming", first=0.1, longest=5.0)
+    delays = [reconnect.failed(OSError("refused")) for _ in range(12)]
+    assert delays == [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0, 5.0, 5.0]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_database_that_stays_away_does_not_flood_the_log(caplog):
+    reconnect = Reconnect("Claiming")
+    with caplog.at_level(logging.WARNING, logger="django_jobs.worker"):
+        for _ in range(1000):
+            reconnect.failed(OSError("refused"))
+    assert len(caplog.records) < 20
+
+
+# -- lock order ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=False)
+@pytest.mark.parametrize("statement", ["COMPLETE_MANY_SQL", "RENEW_SQL"])
+def test_multi_row_updates_on_postgresql_lock_their_rows_in_id_order(statement):
+    """Two such statements may wait for each other, never deadlock (a heartbeat against a batched completion)."""
+    sql = " ".join(getattr(postgresql, statement).split())
+    assert re.search(r"ORDER BY (job\.)?id FOR UPDATE", sql)
