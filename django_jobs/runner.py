@@ -93,7 +93,10 @@ class Runner:
                     value = task.call(context, *claimed.args, **claimed.kwargs)
                 else:
                     value = task.call(*claimed.args, **claimed.kwargs)
-                ending = {"outcome": RunOutcome.SUCCEEDED, "return_value": as_json(value, "the return value")}
+                ending = {
+                    "outcome": RunOutcome.SUCCEEDED,
+                    "return_value": as_json(value, "the return value", error=TypeError),
+                }
             except KeyboardInterrupt:
                 raise
             except Decline as exc:
