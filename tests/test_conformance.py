@@ -26,6 +26,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_jobs.backend import DatabaseBackend
+from django_jobs.exceptions import InvalidJobArguments
 from django_jobs.models import Job
 from tests.conftest import drain
 from tests.factories import FuncMapFactory, JobFactory
@@ -176,6 +177,28 @@ def test_aenqueue_non_json_argument_raises_type_error():
 
 
 @db
+def test_non_json_argument_error_is_still_an_invalid_job_arguments():
+    with pytest.raises(InvalidJobArguments):
+        tasks.noop.enqueue(object())
+
+
+@db
+def test_bytes_are_stored_as_text():
+    assert tasks.noop.enqueue(b"caf\xc3\xa9").args == ["café"]
+
+
+@db
+def test_bytes_that_are_not_utf8_are_refused():
+    with pytest.raises(InvalidJobArguments, match="not UTF-8 text"):
+        tasks.noop.enqueue(b"\xff")
+
+
+@db
+def test_other_sequences_are_stored_as_lists():
+    assert tasks.noop.enqueue(range(3)).args == [[0, 1, 2]]
+
+
+@db
 def test_tuples_are_stored_as_lists():
     result = tasks.noop.enqueue((1, 2), pair=(3, 4))
     assert (result.args, result.kwargs) == ([[1, 2]], {"pair": [3, 4]})
@@ -293,6 +316,12 @@ def test_run_after_is_none_when_not_set():
 
 
 @db
+def test_run_after_is_none_when_enqueued_in_a_batch():
+    results = default_task_backend.enqueue_many([(tasks.noop, (i,), {}) for i in range(3)])
+    assert [r.task.run_after for r in results] == [None, None, None]
+
+
+@db
 def test_run_after_read_back_is_none_when_not_set():
     result = tasks.noop.enqueue()
     assert tasks.noop.get_result(result.id).task.run_after is None
@@ -371,11 +400,11 @@ def test_unknown_queue_is_refused_as_django_says():
 
 @worker_db
 def test_unknown_queue_is_refused_at_aenqueue():
-    with override_settings(
-        TASKS={"default": {"BACKEND": "django_jobs.backend.DatabaseBackend", "QUEUES": ["queue-1"]}}
+    with (
+        override_settings(TASKS={"default": {"BACKEND": "django_jobs.backend.DatabaseBackend", "QUEUES": ["queue-1"]}}),
+        pytest.raises(InvalidTask, match="Queue 'default' is not valid for backend"),
     ):
-        with pytest.raises(InvalidTask, match="Queue 'default' is not valid for backend"):
-            run_async(tasks.noop.aenqueue)
+        run_async(tasks.noop.aenqueue)
 
 
 # -- what a worker's run does ---------------------------------------------------------------
