@@ -25,6 +25,7 @@ from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.test import override_settings
 from django.utils import timezone
 
+from django_jobs import queue
 from django_jobs.backend import DatabaseBackend
 from django_jobs.exceptions import InvalidJobArguments
 from django_jobs.models import Job
@@ -299,6 +300,46 @@ def test_one_run_records_one_worker_id():
     drain()
     result.refresh()
     assert len(result.worker_ids) == 1
+
+
+@worker_db
+def test_worker_ids_name_the_worker():
+    result = tasks.noop.enqueue()
+    call_command("runworker", "--burst", "--worker-id", "conformance-worker")
+    result.refresh()
+    assert result.worker_ids == ["conformance-worker"]
+
+
+@worker_db
+def test_each_attempt_adds_a_worker_id():
+    result = tasks.succeeds_on_third_attempt.enqueue()
+    drain(rounds=4)
+    result.refresh()
+    assert result.attempts == 3
+
+
+@worker_db
+def test_each_failed_attempt_adds_an_error():
+    result = tasks.succeeds_on_third_attempt.enqueue()
+    drain(rounds=4)
+    result.refresh()
+    assert [e.exception_class for e in result.errors] == [RuntimeError, RuntimeError]
+
+
+@worker_db
+def test_success_after_retries_returns_its_value():
+    result = tasks.succeeds_on_third_attempt.enqueue()
+    drain(rounds=4)
+    result.refresh()
+    assert result.return_value == 3
+
+
+@db
+def test_refresh_of_a_deleted_result_raises():
+    result = tasks.noop.enqueue()
+    queue.delete_jobs([int(result.id)], using="default")
+    with pytest.raises(TaskResultDoesNotExist):
+        result.refresh()
 
 
 @db

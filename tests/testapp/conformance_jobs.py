@@ -4,6 +4,8 @@ import sys
 
 from django.tasks import task
 
+import django_jobs
+
 
 @task
 def noop(*args, **kwargs):
@@ -64,3 +66,10 @@ def attempt_number(context):
 @task(priority=5)
 def prioritized():
     return "done"
+
+
+@django_jobs.job(takes_context=True, max_attempts=3)
+def succeeds_on_third_attempt(context):
+    if context.attempt < 3:
+        raise RuntimeError(f"attempt {context.attempt} fails")
+    return context.attempt
