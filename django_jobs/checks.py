@@ -17,6 +17,7 @@ IDS = {
 }
 DUPLICATE = "django_jobs.E007"  # one name in two backends sharing a database
 NOT_A_DICT = "django_jobs.E008"
+# django_jobs.E009, django_jobs missing from INSTALLED_APPS, is DatabaseBackend.check()'s (Django's check_tasks).
 SQLITE_TIMEOUT = "django_jobs.W001"
 SQLITE_TRANSACTION_MODE = "django_jobs.W002"
 

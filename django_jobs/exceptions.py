@@ -34,6 +34,13 @@ class InvalidJobArguments(JobsError, InvalidTask, ValueError):
     """The arguments cannot be stored (not JSON) or do not fit the function."""
 
 
+class ArgumentsNotJSON(InvalidJobArguments, TypeError):
+    """
+    A value to store is not JSON: a TypeError, as Django's Tasks raise for
+    arguments they cannot serialize (and still an InvalidJobArguments).
+    """
+
+
 class InvalidTransition(JobsError):
     """The job is not in a state the requested change may start from."""
 

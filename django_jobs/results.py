@@ -24,6 +24,19 @@ def task_for(task, *, priority, queue_name, backend, run_after=None):
     return replace(task, priority=priority, queue_name=queue_name, backend=backend, run_after=run_after)
 
 
+def requested_run_after(job):
+    """
+    The ``run_after`` the task was enqueued with, or None when it was not
+    deferred. The column cannot be NULL: an enqueue without ``run_after``
+    stores the enqueue time, written by the same ``Now()`` as ``enqueued_at``,
+    so the two are equal. A retry or a decline moves ``run_after`` later,
+    and the task then reports when it will run again.
+    """
+    if job.run_after is None or job.run_after == job.enqueued_at:
+        return None
+    return job.run_after
+
+
 def task_result(job, task, runs, *, created=True, tasks=None, status=None):
     """
     A JobResult for ``job`` (a Job), given its task and its JobRuns in attempt
@@ -34,7 +47,7 @@ def task_result(job, task, runs, *, created=True, tasks=None, status=None):
         "priority": job.priority,
         "queue_name": job.queue_name,
         "backend": job.backend,
-        "run_after": job.run_after,
+        "run_after": requested_run_after(job),
     }
     if tasks is None:
         job_task = task_for(task, **options)

@@ -94,7 +94,7 @@ class Runner:
                     value = task.call(context, *claimed.args, **claimed.kwargs)
                 else:
                     value = task.call(*claimed.args, **claimed.kwargs)
-                ending = {"outcome": RunOutcome.SUCCEEDED, "return_value": as_json(value, "the return value")}
+                ending = self._returned(value)
             except Decline as exc:
                 ending = self._declined(claimed, task, exc, result)
             except BaseException as exc:
@@ -112,6 +112,21 @@ class Runner:
             duration=time.monotonic() - started,
             **ending,
         )
+
+    @staticmethod
+    def _returned(value):
+        """
+        The function returned ``value``: a success, unless it is not JSON. Then
+        the attempt fails with the TypeError Django's Tasks record, for good
+        (running the job again would repeat its effects for the same result).
+        """
+        try:
+            return {
+                "outcome": RunOutcome.SUCCEEDED,
+                "return_value": as_json(value, "the return value", error=TypeError),
+            }
+        except TypeError as exc:
+            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(exc), "exit_status": 1}
 
     def _declined(self, claimed, task, exc, result):
         """A Decline: back later, at a moment or after a delay within limits (else the attempt fails)."""

@@ -226,6 +226,7 @@ class Worker:
                 using=self.using,
                 queue_limits=self.options.QUEUE_CONCURRENCY,
                 limited=limited and free > 0,
+                backend=self.backend,
             )
             if limited and free > 0 and not claimed.limited_candidates:
                 self.next_limited_check = now + self.options.POLL_INTERVAL

@@ -108,7 +108,7 @@ def test_deferred_job_waits_and_priority_orders():
 
 
 def test_bad_inputs_are_refused_and_nothing_is_written():
-    with pytest.raises(InvalidTask, match="Queue 'nope' is not in"):
+    with pytest.raises(InvalidTask, match="Queue 'nope' is not valid for backend"):
         jobs.add.using(queue_name="nope").enqueue(1, 2)
     with pytest.raises(InvalidTask, match="priority"):
         jobs.add.using(priority=101).enqueue(1, 2)

@@ -8,6 +8,8 @@ hands the jobs to the queue service.
 import os
 import socket
 
+from django.apps import apps
+from django.core import checks
 from django.db import transaction
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.signals import task_enqueued
@@ -23,6 +25,9 @@ from ..validation import check_schema_is_valid
 from .building import build_job, check_registered, database_for
 
 __all__ = ["DatabaseBackend"]
+
+#: System check id: a TASKS backend is a DatabaseBackend but django_jobs is not in INSTALLED_APPS.
+APP_NOT_INSTALLED = "django_jobs.E009"
 
 
 class DatabaseBackend(BaseTaskBackend):
@@ -45,9 +50,11 @@ class DatabaseBackend(BaseTaskBackend):
     def validate_task(self, task):
         if self.queues and task.queue_name not in self.queues:
             raise QueueNotFound(
-                f"Queue {task.queue_name!r} is not in TASKS[{self.alias!r}]['QUEUES'] ({sorted(self.queues)})."
+                f"Queue {task.queue_name!r} is not valid for backend {self.alias!r}: "
+                f"TASKS[{self.alias!r}]['QUEUES'] is {sorted(self.queues)}."
             )
-        limits.priority(task.priority)
+        if not isinstance(task.priority, (int, float)) or task.priority != task.priority:
+            limits.priority(task.priority)  # "5" or NaN: Django's own check would crash on it
         super().validate_task(task)
         if isinstance(task, JobTask):
             if task.max_attempts is not None:
@@ -63,6 +70,17 @@ class DatabaseBackend(BaseTaskBackend):
                 value = getattr(task, name)
                 if value is not None and (not isinstance(value, str) or not value or len(value) > 255):
                     raise InvalidJobType(f"{name} must be a non-empty string of at most 255 characters, not {value!r}.")
+
+    def check(self, **kwargs):
+        """System checks of this backend (Django's ``check_tasks`` calls it): its jobs need django_jobs' tables."""
+        yield from super().check(**kwargs)
+        if not apps.is_installed("django_jobs"):
+            yield checks.Error(
+                f"TASKS[{self.alias!r}] uses django_jobs' DatabaseBackend, but django_jobs is not installed.",
+                hint="Add 'django_jobs' to INSTALLED_APPS (its models hold the jobs).",
+                obj=self.alias,
+                id=APP_NOT_INSTALLED,
+            )
 
     def build_job(self, task, args, kwargs):
         """An unsaved, checked Job for ``task(*args, **kwargs)`` (``replace_with`` inserts it later)."""

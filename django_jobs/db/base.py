@@ -102,11 +102,12 @@ class DatabaseOps:
         self.qn = self.connection.ops.quote_name
 
     # -- claiming ------------------------------------------------------------
-    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False):
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False, backend=None):
         """
         Claim up to ``limit`` due jobs of unpaused queues (``queues`` None: any
         queue). With ``coalesce=(func_id, value)``, only jobs of that function
-        with that coalesce value.
+        with that coalesce value. With ``backend``, only jobs enqueued through
+        that TASKS alias (a worker serves one backend).
 
         Jobs under a concurrency limit (a ``concurrency_key``, or a queue in
         ``queue_limits``: {queue: limit}) are claimed only when ``limited`` is

@@ -151,7 +151,7 @@ RUNNING_BY_QUEUE = """
 class PostgreSQLOps(DatabaseOps):
     vendor = "postgresql"
 
-    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False):
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False, backend=None):
         """
         Unlimited jobs: one statement (PICK_NEXT inside CLAIM_SQL). Limited
         jobs, first and only when ``limited``: in one transaction, lock the
@@ -166,6 +166,8 @@ class PostgreSQLOps(DatabaseOps):
         filters = ""
         if queues:
             filters += " AND queue_name = ANY(%(queues)s)"
+        if backend:
+            filters += " AND backend = %(backend)s"
         if coalesce:
             filters += " AND func_id = %(func_id)s AND coalesce_key = %(coalesce)s"
         params = {
@@ -173,6 +175,7 @@ class PostgreSQLOps(DatabaseOps):
             "lease": lease,
             "kill_margin": KILL_MARGIN,
             "queues": list(queues or ()),
+            "backend": backend,
             "limited_queues": sorted(queue_limits),
             "candidates": self.LIMITED_CANDIDATES,
         }

@@ -120,7 +120,7 @@ def _in_list(prefix, values, params):
 class SQLiteOps(DatabaseOps):
     vendor = "sqlite"
 
-    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False):
+    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False, backend=None):
         """
         Everything under BEGIN IMMEDIATE: no other claim runs meanwhile, so
         counting running limited jobs and claiming within the limit is safe.
@@ -143,6 +143,9 @@ class SQLiteOps(DatabaseOps):
         filters = ""
         if queues:
             filters += f" AND queue_name IN ({_in_list('q', queues, params)})"
+        if backend:
+            filters += " AND backend = %(backend)s"
+            params["backend"] = backend
         if coalesce:
             filters += " AND func_id = %(func_id)s AND coalesce_key = %(coalesce)s"
             params["func_id"], params["coalesce"] = coalesce

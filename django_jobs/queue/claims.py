@@ -17,14 +17,20 @@ from .functions import func_paths
 from .guarded import open_new
 
 
-def claim(*, worker_id, queues, limit, lease, using, queue_limits=None, limited=True):
+def claim(*, worker_id, queues, limit, lease, using, queue_limits=None, limited=True, backend=None):
     """
     Claim up to ``limit`` due jobs for ``worker_id``; returns a ClaimBatch of
     ClaimedJobs. ``limited=False`` skips jobs under a concurrency limit (see
-    ``db.base.DatabaseOps.claim``).
+    ``db.base.DatabaseOps.claim``); ``backend``: only jobs of that TASKS alias.
     """
     claimed = get_ops(using).claim(
-        worker_id=worker_id, queues=queues, limit=limit, lease=lease, queue_limits=queue_limits, limited=limited
+        worker_id=worker_id,
+        queues=queues,
+        limit=limit,
+        lease=lease,
+        queue_limits=queue_limits,
+        limited=limited,
+        backend=backend,
     )
     _name_functions(claimed, using)
     return claimed
@@ -80,6 +86,7 @@ def claim_coalesced(claimed, *, limit, lease, using):
         limit=limit,
         lease=lease,
         coalesce=(claimed.func_id, claimed.coalesce),
+        backend=claimed.backend,
     )
     for sibling in siblings:
         sibling.func_path = claimed.func_path
