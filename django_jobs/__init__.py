@@ -82,8 +82,9 @@ def enqueue_many(calls, *, backend="default"):
 def enqueue_and_run(task_or_path, args=(), kwargs=None, *, backend="default", **options):
     """
     Add a job already claimed by this process and run it here, now, keeping
-    the same records as a worker would (the Go package's AddAndClaim, Bildad's
-    enqueue_and_run). ``options`` are ``enqueue``'s. Returns its TaskResult
+    the same records as a worker would: its run, logs, result and failure log
+    (useful when the caller must wait for the work anyway, yet wants it
+    recorded and retried like any job). ``options`` are ``enqueue``'s. Returns its TaskResult
     once the attempt has ended: SUCCESSFUL, FAILED, or READY when it failed or
     declined with attempts left (a worker runs the next attempt).
     ``task_started`` and ``task_finished`` are sent; ``task_enqueued`` is not.

@@ -1,6 +1,7 @@
 """
-Exceptions: the callers' errors (the Go ``jobs`` package's list) and the two
-a job may raise to steer its own outcome.
+Exceptions: the errors django_jobs raises to its callers (a job not found, an
+invalid task or arguments, a transition a job's state does not allow…) and
+the two a job may raise to steer its own outcome (Decline, PermanentFailure).
 """
 
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist

@@ -68,7 +68,8 @@ class Job(models.Model):
     max_work_duration = models.DurationField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
 
-    #: No more than ``concurrency_limit`` running jobs share this key (Bildad's resource limits).
+    #: No more than ``concurrency_limit`` running jobs share this key, across all workers (a resource limit:
+    #: one job per account, two per external API).
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
     concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
 

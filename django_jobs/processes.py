@@ -2,7 +2,7 @@
 Running attempts in child processes (``runworker --processes``).
 
 A child can be killed: a cancelled job that does not stop within KILL_GRACE
-(Bildad's kill), or an attempt that overruns its max_work_duration. A job
+of being asked, or an attempt that overruns its max_work_duration. A job
 that takes its interpreter down (``os._exit``, a crash, the OOM killer) takes
 only its child with it: the worker records the attempt as failed and starts
 a new child. Each job thread of the worker owns one child at a time.

@@ -116,7 +116,8 @@ class JobContext(TaskContext):  # type: ignore[misc]
     def coalesced(self, limit=100):
         """
         Claim up to ``limit`` more waiting jobs of this function with this job's
-        coalesce value, to handle them together (TheSchwartz's coalescing).
+        coalesce value, to handle them together in this one attempt (one
+        e-mail for many notifications, one API call for many rows).
         Returns them (``.id``, ``.args``, ``.kwargs``); they end as this
         attempt ends: succeeded with its return value, or failed with its error.
         """
