@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -328,15 +329,14 @@ def test_every_second_one_job_per_occurrence_with_three_workers(workers, tmp_pat
     # One job per occurrence, none missing: consecutive seconds, through the change of leader.
     assert [b - a for a, b in pairwise(times)] == [timedelta(seconds=1)] * (len(times) - 1)
     assert last("tick") == times[-1]
-    # Every job runs (those the killed worker held are taken back as lost when their lease ends; one attempt only).
+    # Every job runs. Those the killed worker held are taken back (their attempt lost, not spent) and run
+    # again: a job runs twice only when the worker running it died.
     time.sleep(2.5)
     drain()
-    runs = dict(JobRun.objects.values_list("job_id", "outcome"))
-    assert set(runs) == set(Job.objects.values_list("id", flat=True))
-    assert set(runs.values()) <= {RunOutcome.SUCCEEDED, RunOutcome.LOST}
-    assert list(runs.values()).count(RunOutcome.LOST) <= 2
-    executions = list(Execution.objects.filter(label="tick").values_list("job_id", flat=True))
-    assert len(executions) == len(set(executions)) >= len(times) - 2
+    assert set(Job.objects.values_list("state", flat=True)) == {JobState.SUCCEEDED}
+    lost = set(JobRun.objects.filter(outcome=RunOutcome.LOST).values_list("job_id", flat=True))
+    executions = Counter(Execution.objects.filter(label="tick").values_list("job_id", flat=True))
+    assert {job_id for job_id, n in executions.items() if n > 1} <= lost
 
 
 @pytest.mark.slow
