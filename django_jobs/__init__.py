@@ -24,9 +24,8 @@ __all__ = [
 
 
 def _backend(backend):
-    from django.tasks import task_backends
-
     from .backend import DatabaseBackend
+    from .compat import task_backends
 
     instance = task_backends[backend]
     if not isinstance(instance, DatabaseBackend):

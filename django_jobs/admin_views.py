@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import router
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
-from django.tasks import task_backends
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from . import queue, stats
 from .backend import DatabaseBackend
+from .compat import task_backends
 from .models import Job, QueueState
 from .states import JobState
 

@@ -3,8 +3,7 @@
 import json
 import math
 
-from django.utils.json import normalize_json
-
+from .compat import normalize_json
 from .exceptions import InvalidJobArguments
 
 #: Deeper nesting than this is refused (it would exhaust the stack while encoding).

@@ -1,10 +1,9 @@
 """``django.tasks`` backend: translates Tasks and TaskResults to Job rows, through the queue service."""
 
 from django.db import transaction
-from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.signals import task_enqueued
 
 from . import queue
+from .compat import BaseTaskBackend, task_enqueued
 from .conf import Options
 from .exceptions import InvalidJobType, QueueNotFound
 from .models import JobRun

@@ -49,9 +49,8 @@ def child_main(conn, backend_alias):
     import django
 
     django.setup()
-    from django.tasks import task_backends
-
     from . import logcapture
+    from .compat import task_backends
     from .runner import Runner
 
     logcapture.install()

@@ -3,7 +3,7 @@ Exceptions: the callers' errors (the Go ``jobs`` package's list) and the two
 a job may raise to steer its own outcome.
 """
 
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from .compat import InvalidTask, TaskResultDoesNotExist
 
 
 class JobsError(Exception):

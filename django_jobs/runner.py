@@ -6,14 +6,12 @@ import socket
 import time
 import traceback
 
-from django.tasks import TaskResultStatus
-from django.tasks.base import TaskError
-from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import logcapture, queue
 from .arguments import as_json
+from .compat import TaskError, TaskResultStatus, task_finished, task_started
 from .exceptions import Decline, InvalidJobArguments, JobNotClaimed, PermanentFailure
 from .models import Job, JobRun
 from .results import task_result

@@ -8,8 +8,9 @@ transition therefore cannot both win: the second UPDATE matches no row.
 """
 
 from django.db import models
-from django.tasks import TaskResultStatus
 from django.utils.translation import gettext_lazy as _
+
+from .compat import TaskResultStatus
 
 
 class JobState(models.TextChoices):

@@ -30,10 +30,9 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Now, Trunc
-from django.tasks import task_backends
-from django.tasks.exceptions import InvalidTaskBackend
 from django.utils import timezone
 
+from .compat import InvalidTaskBackend, task_backends
 from .conf import Options
 from .models import Job, JobRun
 from .states import FINISHED_STATES, JobState

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models import Count
-from django.tasks import TaskResultStatus
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_jobs
 from django_jobs import queue
+from django_jobs.compat import TaskResultStatus
 from django_jobs.exceptions import InvalidJobArguments, InvalidTask, InvalidTransition, JobNotClaimed, QueueNotFound
 from django_jobs.models import Job, JobLog, JobRun
 from django_jobs.states import JobState, RunOutcome

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.tasks import TaskResultStatus, task_backends
 from django.utils import timezone
 
 import django_jobs
 from django_jobs.backoff import exponential
+from django_jobs.compat import TaskResultStatus, task_backends
 from django_jobs.db import get_ops
 from django_jobs.exceptions import InvalidJobType
 from django_jobs.models import Job, JobLog, JobRun

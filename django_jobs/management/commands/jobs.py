@@ -15,12 +15,11 @@ from django.core.management.base import (
     DjangoHelpFormatter,
 )
 from django.db import DatabaseError
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
-from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ... import queue
+from ...compat import DEFAULT_TASK_BACKEND_ALIAS, InvalidTask, task_backends
 from ...exceptions import (
     InvalidJobArguments,
     InvalidJobType,

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 
 from ...backend import DatabaseBackend
+from ...compat import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from ...worker import Worker
 
 
