@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.filters import DateFieldListFilter, SimpleListFilter
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -29,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import admin_views, queue, stats
+from .admin_compat import CHANGE_FORM_ACTIONS, ActionLocation, action
 from .admin_views import changelist_url, compact_duration, relative, state_badge
 from .exceptions import InvalidTransition, JobNotFound
 from .models import FuncMap, Job, JobLog, JobRun
@@ -370,13 +370,16 @@ class JobAdmin(admin.ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
-        actions = super().get_actions(request, action_location=action_location)
+        if CHANGE_FORM_ACTIONS:
+            actions = super().get_actions(request, action_location=action_location)
+        else:  # Django < 6.1: actions on the change list only (see admin_compat)
+            actions = super().get_actions(request) if action_location == ActionLocation.CHANGE_LIST else {}
         actions.pop("delete_selected", None)  # delete_jobs goes through the queue service
         return actions
 
     # -- actions -------------------------------------------------------------------------------
 
-    @admin.action(
+    @action(
         permissions=["cancel"], description=_("Cancel"), description_plural=_("Cancel selected jobs"), location=BOTH
     )
     def cancel_jobs(self, request, queryset):
@@ -384,15 +387,13 @@ class JobAdmin(admin.ModelAdmin):
             request, queryset, queue.cancel, _("cancelled"), _("only ready or running jobs can be cancelled")
         )
 
-    @admin.action(
-        permissions=["retry"], description=_("Retry"), description_plural=_("Retry selected jobs"), location=BOTH
-    )
+    @action(permissions=["retry"], description=_("Retry"), description_plural=_("Retry selected jobs"), location=BOTH)
     def retry_jobs(self, request, queryset):
         self.change_jobs(
             request, queryset, queue.retry, _("retried"), _("only failed, cancelled or expired jobs can be retried")
         )
 
-    @admin.action(
+    @action(
         permissions=["run"],
         description=_("Run now"),
         description_plural=_("Run selected jobs now (make them due)"),
@@ -401,7 +402,7 @@ class JobAdmin(admin.ModelAdmin):
     def run_jobs_now(self, request, queryset):
         self.change_jobs(request, queryset, queue.run_now, _("made due now"), _("only ready jobs can be made due"))
 
-    @admin.action(permissions=["delete"], description_plural=_("Delete selected jobs"))
+    @action(permissions=["delete"], description_plural=_("Delete selected jobs"))
     def delete_jobs(self, request, queryset):
         ids = self.selected_ids(request, queryset)
         if request.POST.get("post") != "yes":
