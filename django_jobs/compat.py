@@ -15,6 +15,9 @@ What differs between the backport and Django 6, and how it is bridged here:
   are exported under Django's names.
 - ``Task`` is importable from ``django.tasks`` itself on Django 6, only from
   ``django_tasks.base`` in the backport.
+- Django 6.0's ``@task`` refuses arguments other than its own; 6.1 and the
+  backport pass them to the backend's Task class (django_jobs' options). On
+  6.0 ``task`` here does the same.
 - ``normalize_json`` lives in ``django.utils.json`` on Django 6 and in
   ``django_tasks.utils`` in the backport.
 - Importing ``django.tasks`` connects its signal receivers (among them the one
@@ -28,6 +31,7 @@ What differs between the backport and Django 6, and how it is bridged here:
   backport on ``django_tasks``: ``TASKS_LOGGER`` names the one in use.
 """
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import django
@@ -81,6 +85,35 @@ else:
     from django_tasks.utils import normalize_json
 
     TASKS_MODULE = "django_tasks"
+
+
+def _task_passing_options(django_task):
+    """
+    Django 6.0's ``@task`` takes only its own arguments (priority, queue_name,
+    backend, takes_context). Django 6.1 and the backport hand any other keyword
+    argument to the backend's Task class, as django_jobs' options
+    (``@task(max_attempts=3)``, and ``@django_jobs.job``). On 6.0 the Task is
+    made by Django's ``@task``, then copied with those options.
+    """
+
+    def task(function=None, **kwargs):
+        if "run_after" in kwargs:
+            raise TypeError("run_after cannot be set on @task; use .using(run_after=...) when enqueueing.")
+        own = {
+            name: kwargs.pop(name) for name in ("priority", "queue_name", "backend", "takes_context") if name in kwargs
+        }
+
+        def wrapper(f):
+            made = django_task(f, **own)
+            return replace(made, **kwargs) if kwargs else made
+
+        return wrapper(function) if function else wrapper
+
+    return task
+
+
+if not TYPE_CHECKING and django.VERSION[:2] == (6, 0):
+    task = _task_passing_options(task)
 
 #: The logger the Tasks framework reports each task's start and finish on
 #: (failures at ERROR).

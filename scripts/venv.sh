@@ -17,9 +17,11 @@ else
     VENV=.venv
 fi
 
-# find_python MINOR...: the first interpreter found among python3.MINOR, in the order given.
+# find_python [MINOR...]: the first interpreter found among python3.MINOR, in the order given (by default
+# 13 12: Django 6 needs Python 3.12).
 find_python() {
     local minor candidate
+    (($#)) || set -- 13 12
     for minor in "$@"; do
         for candidate in "python3.$minor" /root/.pyenv/versions/3."$minor".*/bin/python3."$minor" \
                          "$HOME"/.pyenv/versions/3."$minor".*/bin/python3 python3; do
