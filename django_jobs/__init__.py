@@ -24,9 +24,8 @@ __all__ = [
 
 
 def _backend(backend):
-    from django.tasks import task_backends
-
     from .backend import DatabaseBackend
+    from .compat import task_backends
 
     instance = task_backends[backend]
     if not isinstance(instance, DatabaseBackend):
@@ -53,8 +52,7 @@ def enqueue(function_path, args=(), kwargs=None, *, backend="default", **options
 
 
 def _task(task_or_path, backend, options):
-    from django.tasks import Task
-
+    from .compat import Task
     from .limits import task_path
     from .task import resolve_task
 

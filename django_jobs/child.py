@@ -82,9 +82,8 @@ def child_main(conn, backend_alias):
     import django
 
     django.setup()
-    from django.tasks import task_backends
-
     from . import logcapture
+    from .compat import task_backends
     from .queue.errors import class_path
     from .reporter import Reporter, describe
     from .runner import Runner

@@ -4,7 +4,7 @@ invalid task or arguments, a transition a job's state does not allow…) and
 the two a job may raise to steer its own outcome (Decline, PermanentFailure).
 """
 
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from .compat import InvalidTask, TaskResultDoesNotExist
 
 
 class JobsError(Exception):

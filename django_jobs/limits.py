@@ -15,8 +15,7 @@ import math
 import numbers
 from datetime import UTC, datetime, timedelta
 
-from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
-
+from .compat import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 from .exceptions import InvalidJobArguments, InvalidJobType
 
 #: Longest duration accepted (``expires_in``, ``keep_for``, ``max_work_duration``,

@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models.functions import Now
-from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from .arguments import as_json
+from .compat import InvalidTask
 from .db import get_ops
 from .exceptions import JobsError
 from .task import JobTask, resolve_task
@@ -226,7 +226,7 @@ def check_entry(name, spec, backend):
 
 def database_backends():
     """The DatabaseBackends of settings.TASKS, by alias (backends that fail to load are left out)."""
-    from django.tasks import task_backends
+    from .compat import task_backends
 
     found = {}
     for alias in getattr(settings, "TASKS", {}):

@@ -9,12 +9,10 @@ import logging
 import threading
 from dataclasses import replace
 
-from django.tasks import TaskResultStatus
-from django.tasks.base import TaskError
-from django.tasks.signals import task_finished
 from django.utils import timezone
 
 from . import queue
+from .compat import TaskError, TaskResultStatus, task_finished
 from .exceptions import JobNotClaimed
 from .queue import ErrorInfo
 from .report import AttemptReport

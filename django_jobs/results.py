@@ -2,9 +2,7 @@
 
 from dataclasses import dataclass, replace
 
-from django.tasks import TaskResult
-from django.tasks.base import TaskError
-
+from .compat import TaskError, TaskResult
 from .states import TASK_STATUS, RunOutcome
 
 ERROR_OUTCOMES = {RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED}

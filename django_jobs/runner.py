@@ -9,11 +9,11 @@ import threading
 import time
 from datetime import datetime
 
-from django.tasks.signals import task_started
 from django.utils.module_loading import import_string
 
 from . import limits, logcapture, queue
 from .arguments import as_json
+from .compat import task_started
 from .exceptions import Decline, InvalidJobArguments, PermanentFailure
 from .models import Job, JobRun
 from .queue import ErrorInfo

@@ -4,8 +4,9 @@ declared in ``transitions``.
 """
 
 from django.db import models
-from django.tasks import TaskResultStatus
 from django.utils.translation import gettext_lazy as _
+
+from .compat import TaskResultStatus
 
 
 class JobState(models.TextChoices):

@@ -26,10 +26,9 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Now, Trunc
-from django.tasks import task_backends
-from django.tasks.exceptions import InvalidTaskBackend
 from django.utils import timezone
 
+from .compat import InvalidTaskBackend, task_backends
 from .conf import Options
 from .db import get_ops
 from .models import FuncMap, Job, JobRun

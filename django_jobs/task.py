@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskContext, task
 from django.utils.module_loading import import_string
 
+from .compat import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskContext, task
 from .exceptions import InvalidJobType
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def job(function=None, *, backend=DEFAULT_TASK_BACKEND_ALIAS, **options):
     InvalidJobType when given django_jobs options while ``backend`` is not a
     DatabaseBackend.
     """
-    from django.tasks import task_backends
+    from .compat import task_backends
 
     ours = {f.name for f in fields(JobTask)} - {f.name for f in fields(Task)}
     if set(options) & ours and not issubclass(task_backends[backend].task_class, JobTask):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
-from django.tasks import task_backends
+
+from django_jobs.compat import task_backends
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,8 +101,7 @@ def wait_until(predicate, timeout=30.0, interval=0.05, message="condition"):
 
 def drain(rounds=1, **kwargs):
     """Run in-process burst workers over this test database; between rounds, retries get time to come due."""
-    from django.tasks import task_backends
-
+    from django_jobs.compat import task_backends
     from django_jobs.worker import Worker
 
     backend = task_backends["default"]

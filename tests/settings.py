@@ -10,6 +10,11 @@ database's real name, used as is.
 import os
 import tempfile
 
+import django
+
+# Django's Tasks framework: django.tasks on Django 6, the django-tasks backport on Django 5.2.
+tasks_module = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+
 DB = os.environ.get("DJANGO_JOBS_TEST_DB", "sqlite")
 EXISTING = os.environ.get("DJANGO_JOBS_DB_NAME")
 
@@ -89,7 +94,7 @@ TASKS = {
             "METRICS_TOKEN": "metrics-token-for-tests",
         },
     },
-    "immediate": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+    "immediate": {"BACKEND": f"{tasks_module}.backends.immediate.ImmediateBackend"},
 }
 LOGGING = {
     "version": 1,

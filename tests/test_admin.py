@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_jobs import stats
 from django_jobs.admin import actions as admin_actions
 from django_jobs.admin import jobs as job_pages
+from django_jobs.admin.compat import CHANGE_FORM_ACTIONS
 from django_jobs.admin.filters import QueueFilter
 from django_jobs.admin.jobs import JobAdmin
 from django_jobs.admin.paginator import EstimatedCountPaginator
@@ -27,6 +28,9 @@ from tests.factories import FuncMapFactory, JobFactory, JobRunFactory
 from tests.testapp import limited_jobs
 
 pytestmark = pytest.mark.django_db
+
+#: The job page's buttons are admin actions on the change form, which Django 6.1 added (django_jobs.admin.compat).
+needs_change_form_actions = pytest.mark.skipif(not CHANGE_FORM_ACTIONS, reason="change-form actions are Django 6.1's")
 
 CHANGELIST = "admin:django_jobs_job_changelist"
 ALL_PERMISSIONS = ("view_job", "cancel_job", "retry_job", "run_job", "delete_job", "change_queuestate")
@@ -290,6 +294,7 @@ def test_change_page_is_read_only(admin_client):
     assert Job.objects.get(pk=job.pk).priority == 0
 
 
+@needs_change_form_actions
 @pytest.mark.parametrize(
     "make, buttons",
     [
@@ -309,12 +314,31 @@ def test_change_page_offers_the_actions_that_apply_to_the_jobs_state(operator, m
         assert (f'value="{name}"' in response.content.decode()) == (name in buttons)
 
 
+@needs_change_form_actions
 def test_change_page_buttons_follow_permissions():
     job = failed()
     response = staff_client("view_job", "cancel_job").get(change_url(job))
     assert response.context["job_buttons"] == []  # a failed job cannot be cancelled; retrying is not theirs
     response = staff_client("view_job", "retry_job").get(change_url(job))
     assert [b[0] for b in response.context["job_buttons"]] == ["retry_jobs"]
+
+
+@pytest.mark.skipif(CHANGE_FORM_ACTIONS, reason="Django 6.1 offers the actions on the change form")
+def test_before_django_61_the_change_page_offers_no_buttons_and_a_posted_one_changes_nothing(operator):
+    job = failed()
+    assert operator.get(change_url(job)).context["job_buttons"] == []
+    post_button(operator, job, "retry_jobs")
+    assert state(job) == JobState.FAILED
+
+
+def test_the_list_describes_each_action_for_the_selected_jobs(operator):
+    form = operator.get(url(CHANGELIST)).context["action_form"]
+    assert [str(label) for _name, label in form.fields["action"].choices][1:] == [
+        "Cancel selected jobs",
+        "Retry selected jobs",
+        "Run selected jobs now (make them due)",
+        "Delete selected jobs",
+    ]
 
 
 # -- actions on one job (the change page's buttons) ------------------------------------------
@@ -324,6 +348,7 @@ def post_button(client, job, action):
     return client.post(change_url(job), {"CHANGE_FORM-action": action, "_selected_action": str(job.pk)})
 
 
+@needs_change_form_actions
 def test_retry_button_makes_a_failed_job_ready(operator):
     job = failed()
     response = post_button(operator, job, "retry_jobs")
@@ -333,6 +358,7 @@ def test_retry_button_makes_a_failed_job_ready(operator):
     assert (job.state, job.attempts_left, job.finished_at) == (JobState.READY, 1, None)
 
 
+@needs_change_form_actions
 def test_cancel_button_cancels_a_running_job_and_its_attempt(operator):
     job = running()
     response = post_button(operator, job, "cancel_jobs")
@@ -341,12 +367,14 @@ def test_cancel_button_cancels_a_running_job_and_its_attempt(operator):
     assert job.runs.get().outcome == RunOutcome.CANCELLED
 
 
+@needs_change_form_actions
 def test_run_now_button_makes_a_scheduled_job_due(operator):
     job = scheduled()
     post_button(operator, job, "run_jobs_now")
     assert Job.objects.get(pk=job.pk).run_after <= timezone.now()
 
 
+@needs_change_form_actions
 def test_a_button_for_a_state_the_job_left_meanwhile_says_why(operator):
     job = failed()
     Job.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED)  # another operator retried it, and it ran

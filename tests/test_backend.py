@@ -4,12 +4,20 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
-from django.tasks import TaskResultStatus, default_task_backend, task_backends
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
-from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 
 from django_jobs.backend import DatabaseBackend
+from django_jobs.compat import (
+    InvalidTask,
+    TaskResultDoesNotExist,
+    TaskResultMismatch,
+    TaskResultStatus,
+    default_task_backend,
+    task_backends,
+    task_enqueued,
+    task_finished,
+    task_started,
+)
 from django_jobs.models import Job
 from tests.conftest import drain
 from tests.testapp import jobs
@@ -122,7 +130,7 @@ def test_bad_inputs_are_refused_and_nothing_is_written():
 
 
 def test_a_function_that_is_not_module_level_is_refused():
-    from django.tasks import task
+    from django_jobs.compat import task
 
     def local():
         pass

@@ -19,14 +19,23 @@ from asgiref.sync import sync_to_async
 from django.core import checks
 from django.core.management import call_command
 from django.db import connections
-from django.tasks import TaskResultStatus, default_task_backend, task, task_backends
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
-from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.test import override_settings
 from django.utils import timezone
 
 from django_jobs import queue
 from django_jobs.backend import DatabaseBackend
+from django_jobs.compat import (
+    InvalidTask,
+    TaskResultDoesNotExist,
+    TaskResultMismatch,
+    TaskResultStatus,
+    default_task_backend,
+    task,
+    task_backends,
+    task_enqueued,
+    task_finished,
+    task_started,
+)
 from django_jobs.exceptions import InvalidJobArguments
 from django_jobs.models import Job
 from tests.conftest import drain

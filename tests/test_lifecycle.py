@@ -8,15 +8,16 @@ import threading
 import time
 from datetime import timedelta
 
+import django
 import pytest
 from django.db import connection
 from django.db.models import Count
-from django.tasks import TaskResultStatus
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_jobs
 from django_jobs import queue
+from django_jobs.compat import TaskResultStatus
 from django_jobs.exceptions import InvalidJobArguments, InvalidTask, InvalidTransition, JobNotClaimed, QueueNotFound
 from django_jobs.models import Job, JobLog, JobRun
 from django_jobs.states import JobState, RunOutcome
@@ -71,7 +72,9 @@ def test_enqueue_many_inserts_in_one_statement_and_honours_uniqkey():
     with CaptureQueriesContext(connection) as ctx:
         results = django_jobs.enqueue_many(calls)
     writes = [q for q in ctx.captured_queries if q["sql"].startswith(("INSERT", "COPY"))]
-    assert len(writes) == 1  # a multi-row INSERT on SQLite, a COPY on PostgreSQL
+    # A multi-row INSERT on SQLite, a COPY on PostgreSQL. Django 5.2 caps an SQLite statement at 999
+    # parameters (Django 6 asks SQLite for its limit), which these 50 rows exceed: two INSERTs there.
+    assert len(writes) == (2 if connection.vendor == "sqlite" and django.VERSION < (6, 0) else 1)
     assert [r.args for r in results] == [[i, i] for i in range(50)]
     assert all(r.created and r.status == TaskResultStatus.READY for r in results)
     keyed = django_jobs.enqueue_many(

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connections
-from django.tasks import task_backends
 
 import django_jobs
 from django_jobs.checks import check_recurring
+from django_jobs.compat import task_backends
 from django_jobs.models import Job, JobRun, RecurringState
 from django_jobs.recurring import Recurring
 from django_jobs.states import JobState, RunOutcome

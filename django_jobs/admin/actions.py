@@ -7,10 +7,9 @@ job by job, and ends with one message saying what changed and why the rest did n
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.template.response import TemplateResponse
@@ -23,6 +22,7 @@ from ..exceptions import InvalidTransition, JobNotFound
 from ..models import Job
 from ..states import JobState
 from .base import JobsDatabaseAdmin
+from .compat import CHANGE_FORM_ACTIONS, ActionLocation, action
 
 #: Most jobs one action handles in one request (each is one call to the queue service),
 #: except retry, which handles every selected job, this many at a time.
@@ -100,13 +100,16 @@ class JobActionsAdmin(JobsDatabaseAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
-        actions = super().get_actions(request, action_location=action_location)
+        if CHANGE_FORM_ACTIONS:
+            actions = super().get_actions(request, action_location=action_location)
+        else:  # Django < 6.1: actions on the change list only (see admin.compat)
+            actions = super().get_actions(request) if action_location == ActionLocation.CHANGE_LIST else {}
         actions.pop("delete_selected", None)  # delete_jobs goes through the queue service
         return actions
 
     # -- actions -------------------------------------------------------------------------------
 
-    @admin.action(
+    @action(
         permissions=["cancel"], description=_("Cancel"), description_plural=_("Cancel selected jobs"), location=BOTH
     )
     def cancel_jobs(self, request, queryset):
@@ -114,9 +117,7 @@ class JobActionsAdmin(JobsDatabaseAdmin):
             request, queryset, queue.cancel, _("cancelled"), _("only ready or running jobs can be cancelled")
         )
 
-    @admin.action(
-        permissions=["retry"], description=_("Retry"), description_plural=_("Retry selected jobs"), location=BOTH
-    )
+    @action(permissions=["retry"], description=_("Retry"), description_plural=_("Retry selected jobs"), location=BOTH)
     def retry_jobs(self, request, queryset):
         self.change_jobs(
             request,
@@ -127,7 +128,7 @@ class JobActionsAdmin(JobsDatabaseAdmin):
             every=True,
         )
 
-    @admin.action(
+    @action(
         permissions=["run"],
         description=_("Run now"),
         description_plural=_("Run selected jobs now (make them due)"),
@@ -136,7 +137,7 @@ class JobActionsAdmin(JobsDatabaseAdmin):
     def run_jobs_now(self, request, queryset):
         self.change_jobs(request, queryset, queue.run_now, _("made due now"), _("only ready jobs can be made due"))
 
-    @admin.action(permissions=["delete"], description_plural=_("Delete selected jobs"))
+    @action(permissions=["delete"], description_plural=_("Delete selected jobs"))
     def delete_jobs(self, request, queryset):
         ids = self.selected_ids(request, queryset)
         if request.POST.get("post") != "yes":

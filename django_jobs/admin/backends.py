@@ -1,9 +1,9 @@
 """Where the admin finds the jobs: the database and queues of the django_jobs backends in TASKS."""
 
 from django.db import router
-from django.tasks import task_backends
 
 from ..backend import DatabaseBackend
+from ..compat import task_backends
 from ..models import Job
 
 

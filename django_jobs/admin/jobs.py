@@ -11,7 +11,6 @@ an index serves, and a page costs a fixed number of queries (docs/admin.md).
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch
 from django.urls import path
@@ -27,6 +26,7 @@ from ..states import JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
 from . import dashboard
 from .actions import JobActionsAdmin
+from .compat import ActionLocation
 from .display import compact_duration, moment, pretty_json, relative, state_badge
 from .filters import EnqueuedDateFilter, FinishedDateFilter, FunctionFilter, QueueFilter
 from .paginator import EstimatedCountPaginator

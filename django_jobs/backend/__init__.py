@@ -11,10 +11,9 @@ import socket
 from django.apps import apps
 from django.core import checks
 from django.db import transaction
-from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.signals import task_enqueued
 
 from .. import limits, queue
+from ..compat import BaseTaskBackend, task_enqueued
 from ..conf import Options
 from ..exceptions import InvalidJobType, QueueNotFound
 from ..reporter import Reporter

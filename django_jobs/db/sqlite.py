@@ -18,6 +18,7 @@ import os
 import socket
 
 from django.utils import timezone
+from django.utils.duration import duration_microseconds
 
 from ..transitions import CLAIM, COMPLETE
 from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
@@ -134,8 +135,9 @@ class SQLiteOps(DatabaseOps):
             "worker_id": worker_id,
             "now": ops.adapt_datetimefield_value(now),
             "until": ops.adapt_datetimefield_value(now + lease),
-            "lease_us": ops.adapt_durationfield_value(lease),
-            "margin_us": ops.adapt_durationfield_value(KILL_MARGIN),
+            # What ops.adapt_durationfield_value() returns on SQLite, a Django 6.1 method.
+            "lease_us": duration_microseconds(lease),
+            "margin_us": duration_microseconds(KILL_MARGIN),
             "candidates": self.LIMITED_CANDIDATES,
         }
         tables = {"job": self.qn(Job._meta.db_table)}

@@ -6,13 +6,12 @@ codes, and how it prints jobs, runs and log lines (text and JSON).
 import json
 
 from django.core.management.base import CommandError, CommandParser, DjangoHelpFormatter
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS
-from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .. import limits
 from ..arguments import loads
+from ..compat import DEFAULT_TASK_BACKEND_ALIAS, InvalidTask
 from ..exceptions import (
     InvalidJobArguments,
     InvalidJobType,

@@ -4,8 +4,9 @@ import hmac
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpResponse
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django.views import View
+
+from ..compat import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 
 
 class MetricsView(View):

@@ -15,10 +15,9 @@ import time
 
 from django.db.models import F
 from django.db.models.functions import Greatest
-from django.tasks import TaskResultStatus, task_backends
-from django.tasks.signals import task_finished, task_started
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from ..compat import TaskResultStatus, task_backends, task_finished, task_started
 from ..models import Job
 
 #: Seconds: from a few milliseconds (a busy worker's pickup, a short job) to an hour.

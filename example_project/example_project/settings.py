@@ -83,6 +83,7 @@ LOGGING = {
     "loggers": {
         "django_jobs": {"handlers": ["console"], "level": env("JOBS_LOG_LEVEL", default="INFO")},
         # Django's own task signals log every state change again: only their warnings.
+        # (On Django 5.2 LTS, with the django-tasks backport, this logger is "django_tasks".)
         "django.tasks": {"level": "WARNING"},
     },
 }

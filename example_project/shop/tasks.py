@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 
 from django.db.models import Count, Sum
-from django.tasks import task
+from django.tasks import task  # on Django 5.2 LTS: from django_tasks import task (the backport)
 from django.utils import timezone
 
 import django_jobs

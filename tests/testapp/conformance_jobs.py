@@ -2,9 +2,8 @@
 
 import sys
 
-from django.tasks import task
-
 import django_jobs
+from django_jobs.compat import task
 
 
 @task

@@ -5,10 +5,9 @@ import logging
 import os
 import time
 
-from django.tasks import task
-
 import django_jobs
 from django_jobs import Decline, PermanentFailure
+from django_jobs.compat import task
 
 from .models import Execution
 
@@ -37,7 +36,7 @@ def boom(message="boom"):
 @django_jobs.job(max_attempts=3)
 def flaky(fail_times):
     """Fails on its first ``fail_times`` attempts (counted through its Execution rows)."""
-    from django.tasks import TaskContext  # noqa: F401
+    from django_jobs.compat import TaskContext  # noqa: F401
 
     done = Execution.objects.filter(label=f"flaky-{fail_times}").count()
     Execution.objects.create(job_id=0, attempt=done + 1, worker_id="", label=f"flaky-{fail_times}")

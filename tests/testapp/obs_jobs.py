@@ -4,7 +4,7 @@ import asyncio
 import logging
 import threading
 
-from django.tasks import task
+from django_jobs.compat import task
 
 logger = logging.getLogger("tests.obs_jobs")
 

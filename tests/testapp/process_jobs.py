@@ -3,9 +3,8 @@
 import os
 import time
 
-from django.tasks import task
-
 import django_jobs
+from django_jobs.compat import task
 
 from .models import Execution
 

@@ -12,11 +12,10 @@ from django.core.management.base import (
     CommandError,
 )
 from django.db import DatabaseError
-from django.tasks import task_backends
-from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from ... import limits, queue
+from ...compat import InvalidTask, task_backends
 from ...exceptions import (
     InvalidJobArguments,
     InvalidJobType,

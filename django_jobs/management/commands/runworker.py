@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 
 from ... import limits
 from ...backend import DatabaseBackend
+from ...compat import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from ...conf import MAX_CONCURRENCY
 from ...exceptions import InvalidJobArguments
 from ...log_output import log_to_stderr_unless_configured
