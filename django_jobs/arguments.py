@@ -5,8 +5,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from django.utils.json import normalize_json
-
+from .compat import normalize_json
 from .exceptions import ArgumentsNotJSON, InvalidJobArguments
 
 #: Deeper nesting than this is refused (it would exhaust the stack while encoding).
