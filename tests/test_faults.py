@@ -147,10 +147,18 @@ def test_sigkills_with_django_defaults_fail_nothing_and_rescue_in_seconds(worker
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="restarts the PostgreSQL server")
-def test_postgresql_restarts_lose_nothing(workers):
+@pytest.mark.parametrize("defaults", [False, True], ids=["retries-short-lease", "django-defaults"])
+def test_postgresql_restarts_lose_nothing(workers, defaults):
+    """With ``defaults``: plain jobs (one attempt, none failing on purpose) and the default lease."""
     total = max(300, JOBS // 2)
-    enqueue_load(total)
-    procs = [workers.start("--concurrency", "3", env=FAST_LEASE) for _ in range(2)]
+    if defaults:
+        calls = [(process_jobs.fault_job, (n,), {"sleep": 0.3 if n % 10 == 0 else 0.0}) for n in range(total)]
+        for start in range(0, total, 500):
+            django_jobs.enqueue_many(calls[start : start + 500])
+    else:
+        enqueue_load(total)
+    env = {} if defaults else FAST_LEASE
+    procs = [workers.start("--concurrency", "3", env=env) for _ in range(2)]
     restarts = 0
     wait_until(lambda: Execution.objects.count() > 20, timeout=60, message="the load to start")
     for _ in range(RESTARTS):
@@ -175,3 +183,5 @@ def test_postgresql_restarts_lose_nothing(workers):
     assert any("failed" in workers.output(proc) for proc in procs)
     assert not Job.objects.filter(args=[-1]).exists()
     check_final_state(total, restarts=restarts)
+    if defaults:
+        assert not JobRun.objects.filter(outcome=RunOutcome.FAILED).exists()
