@@ -93,7 +93,7 @@ def child_main(conn, backend_alias):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     backend = cast("DatabaseBackend", task_backends[backend_alias])  # the worker's, so ours
     runner = Runner(using=backend.database, options=backend.job_options)
-    reporter = Reporter(using=backend.database)
+    reporter = Reporter(using=backend.database, patience=backend.job_options.LEASE_SECONDS / 2)
     if limit_mb := backend.job_options.CHILD_MEMORY_LIMIT_MB:
         import resource
 

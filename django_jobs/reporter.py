@@ -7,14 +7,17 @@ recorded together with its next claim (``queue.complete_and_claim``).
 
 import logging
 import threading
+import time
 from dataclasses import replace
 
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from . import queue
 from .compat import TaskError, TaskResultStatus, task_finished
 from .exceptions import JobNotClaimed
 from .queue import ErrorInfo
+from .reconnect import Reconnect
 from .report import AttemptReport
 from .states import JobState, RunOutcome
 from .transitions import COMPLETE, Transition
@@ -26,9 +29,12 @@ PENDING = "pending"
 
 
 class Reporter:
-    def __init__(self, *, using, batch=False):
+    def __init__(self, *, using, batch=False, patience=0.0):
         self.using = using
         self.batch = batch
+        #: Seconds to keep trying to record a report while the database is unreachable (a restart, a
+        #: dropped connection): the attempt's lease is renewed meanwhile, so its result is not lost.
+        self.patience = patience
         self._lock = threading.Lock()
         self._pending: list[AttemptReport] = []
 
@@ -43,11 +49,29 @@ class Reporter:
             with self._lock:
                 self._pending.append(report)
             return PENDING
-        transition = self._write(report)
+        transition = self._write_patiently(report)
         for sibling in report.siblings:
             self._write(replace(report, claimed=sibling, logs=(), replacements=(), siblings=(), result=None))
         self.announce(report, transition)
         return transition
+
+    def _write_patiently(self, report):
+        """``_write``, tried again on a database error for up to ``patience`` seconds, on a new connection."""
+        deadline = time.monotonic() + self.patience
+        reconnect = None
+        while True:
+            try:
+                transition = self._write(report)
+            except DatabaseError as e:
+                connections[self.using].close()
+                if time.monotonic() >= deadline:
+                    raise
+                reconnect = reconnect or Reconnect(f"Recording job {report.claimed.id}'s outcome")
+                time.sleep(max(reconnect.failed(e), 0.05))
+                continue
+            if reconnect is not None:
+                reconnect.succeeded()
+            return transition
 
     def _write(self, report):
         claimed = report.claimed

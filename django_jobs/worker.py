@@ -80,7 +80,7 @@ class Worker:
         self.runner = Runner(using=using, options=options)
         #: Records reports; keeps plain successes for the next complete_and_claim (threads only: a
         #: child process records its own).
-        self.reporter = Reporter(using=using, batch=not processes)
+        self.reporter = Reporter(using=using, batch=not processes, patience=options.LEASE_SECONDS / 2)
         self.prefetch = 0 if processes else (8 * self.concurrency if options.PREFETCH is None else options.PREFETCH)
         self.recent_duration = None  # moving average of attempt durations (seconds)
         self.stopping = threading.Event()

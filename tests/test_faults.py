@@ -175,7 +175,22 @@ def test_postgresql_restarts_lose_nothing(workers, defaults):
     assert outage.wait(60) == 0
     restarts += 1
     connections.close_all()
-    wait_until(lambda: not Job.objects.exclude(state=JobState.SUCCEEDED).exists(), timeout=TIMEOUT, message="the drain")
+    try:
+        wait_until(
+            lambda: not Job.objects.exclude(state=JobState.SUCCEEDED).exists(), timeout=TIMEOUT, message="the drain"
+        )
+    except AssertionError:
+        print(dict(Job.objects.values_list("state").annotate(n=Count("id"))))
+        print(
+            list(
+                Job.objects.exclude(state=JobState.SUCCEEDED).values(
+                    "id", "state", "worker_id", "grabbed_until", "attempts", "lost_attempts"
+                )[:5]
+            )
+        )
+        for proc in procs:
+            print(workers.output(proc)[-3000:])
+        raise
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

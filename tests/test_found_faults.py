@@ -4,10 +4,11 @@ import logging
 import re
 import signal
 import time
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 import django_jobs
 from django_jobs.db import postgresql
@@ -133,3 +134,28 @@ def test_multi_row_updates_on_postgresql_lock_their_rows_in_id_order(statement):
     """Two such statements may wait for each other, never deadlock (a heartbeat against a batched completion)."""
     sql = " ".join(getattr(postgresql, statement).split())
     assert re.search(r"ORDER BY (job\.)?id FOR UPDATE", sql)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates a PostgreSQL session")
+def test_a_report_survives_its_connection_being_dropped():
+    """The server drops the worker's connection (a restart, pg_terminate_backend): the outcome is still recorded."""
+    from django_jobs.report import AttemptReport
+    from django_jobs.reporter import Reporter
+    from django_jobs.states import RunOutcome
+
+    jobs.add.enqueue(1, 2)
+    (claimed,) = django_jobs.queue.claim(
+        worker_id="w", queues=None, limit=1, lease=timedelta(seconds=30), using="default"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    report = AttemptReport(claimed=claimed, outcome=RunOutcome.SUCCEEDED, return_value=3)
+    Reporter(using="default", patience=10).report(report)
+    assert Job.objects.get(pk=claimed.id).state == JobState.SUCCEEDED
