@@ -3,15 +3,16 @@ The typed user module (tests/typing/user_code.py, which scripts/lint checks with
 ``mypy --strict``) run for real: what type-checks also works.
 """
 
+from dataclasses import fields
 from typing import get_origin
 
 import pytest
-from django.tasks import TaskResultStatus
+from django.tasks import Task, TaskResultStatus
 
 from django_jobs import queue
 from django_jobs.results import JobResult
 from django_jobs.states import JobState
-from django_jobs.task import JobTask
+from django_jobs.task import JOB_OPTIONS, JobTask
 from tests.typing import user_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,6 +25,11 @@ def test_job_task_takes_type_parameters_at_run_time():
 
 def test_job_result_takes_type_parameters_at_run_time():
     assert get_origin(JobResult[[int], str]) is JobResult
+
+
+def test_the_typed_options_are_the_fields_a_job_task_adds():
+    # JOB_OPTIONS, which using() takes, are the keys of the JobOptions TypedDict that types it.
+    assert set(JOB_OPTIONS) == {f.name for f in fields(JobTask)} - {f.name for f in fields(Task)}
 
 
 def test_readme_calls_enqueue_with_the_options_given():
