@@ -1,9 +1,21 @@
 """django_jobs: a database-backed job queue for Django, and a backend for ``django.tasks``."""
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Unpack
 
 from .exceptions import Decline, PermanentFailure
 from .task import job
+
+if TYPE_CHECKING:
+    from .backend import DatabaseBackend
+    from .compat import Task
+    from .models import Job, JobLog, JobRun
+    from .results import JobResult
+    from .task import EnqueueOptions, JobCall
 
 __all__ = [
     "Decline",
@@ -23,7 +35,7 @@ __all__ = [
 ]
 
 
-def _backend(backend):
+def _backend(backend: str) -> DatabaseBackend:
     from .backend import DatabaseBackend
     from .compat import task_backends
 
@@ -35,7 +47,14 @@ def _backend(backend):
     return instance
 
 
-def enqueue(function_path, args=(), kwargs=None, *, backend="default", **options):
+def enqueue(
+    function_path: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    backend: str = "default",
+    **options: Unpack[EnqueueOptions],
+) -> JobResult[..., Any]:
     """
     Enqueue the task registered at ``function_path`` (a dotted path) by name.
     ``options`` are those of ``Task.using()`` (priority, queue_name, run_after)
@@ -62,7 +81,7 @@ def _task(task_or_path, backend, options):
     return task
 
 
-def enqueue_many(calls, *, backend="default"):
+def enqueue_many(calls: Iterable[JobCall], *, backend: str = "default") -> list[JobResult[..., Any]]:
     """
     Enqueue many jobs in one transaction and one write (a multi-row INSERT;
     COPY on PostgreSQL). ``calls`` holds ``(task_or_path, args, kwargs)``
@@ -77,7 +96,14 @@ def enqueue_many(calls, *, backend="default"):
     return instance.enqueue_many(triples)
 
 
-def enqueue_and_run(task_or_path, args=(), kwargs=None, *, backend="default", **options):
+def enqueue_and_run(
+    task_or_path: str | Task[..., Any],
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    backend: str = "default",
+    **options: Unpack[EnqueueOptions],
+) -> JobResult[..., Any]:
     """
     Add a job already claimed by this process and run it here, now, keeping
     the same records as a worker would: its run, logs, result and failure log
@@ -91,14 +117,14 @@ def enqueue_and_run(task_or_path, args=(), kwargs=None, *, backend="default", **
     return instance.run_here(_task(task_or_path, backend, options), args, kwargs or {})
 
 
-def failures(job_id, *, backend="default"):
+def failures(job_id: int | str, *, backend: str = "default") -> list[JobRun]:
     """The job's failed, lost and cancelled attempts (JobRuns), oldest first: its failure log. Raises JobNotFound."""
     from . import queue
 
     return queue.failures(job_id, using=_backend(backend).database)
 
 
-def logs(job_id, attempt=None, *, backend="default"):
+def logs(job_id: int | str, attempt: int | None = None, *, backend: str = "default") -> list[JobLog]:
     """
     What the job logged and printed (JobLog lines, INFO and above), for one
     attempt (``attempt``, counted from 1) or all, in order. Raises JobNotFound.
@@ -108,7 +134,7 @@ def logs(job_id, attempt=None, *, backend="default"):
     return queue.logs(job_id, attempt=attempt, using=_backend(backend).database)
 
 
-def cancel(job_id, *, backend="default"):
+def cancel(job_id: int | str, *, backend: str = "default") -> Job:
     """
     Cancel a job: it never runs if waiting; if running, it is cancelled at once
     (its late result is refused) and its worker is asked to stop it. Returns
@@ -119,7 +145,7 @@ def cancel(job_id, *, backend="default"):
     return queue.cancel(job_id, using=_backend(backend).database)
 
 
-def retry(job_id, *, backend="default"):
+def retry(job_id: int | str, *, backend: str = "default") -> Job:
     """
     Make a failed, cancelled or expired job ready again, due now, with a fresh
     attempt budget (``max_attempts``). Returns the Job. Raises JobNotFound, or
@@ -130,7 +156,7 @@ def retry(job_id, *, backend="default"):
     return queue.retry(job_id, using=_backend(backend).database)
 
 
-def run_now(job_id, *, backend="default"):
+def run_now(job_id: int | str, *, backend: str = "default") -> Job:
     """
     Make a ready job due now, skipping its run_after or retry delay. Returns
     the Job. Raises JobNotFound, or InvalidTransition for a job that is not ready.
@@ -140,7 +166,7 @@ def run_now(job_id, *, backend="default"):
     return queue.run_now(job_id, using=_backend(backend).database)
 
 
-def pause(queue_name, *, backend="default"):
+def pause(queue_name: str, *, backend: str = "default") -> None:
     """
     Stop workers claiming from a queue; jobs keep arriving and running ones
     finish. Raises QueueNotFound for a queue not in the backend's QUEUES.
@@ -155,7 +181,7 @@ def pause(queue_name, *, backend="default"):
     queue.pause(queue_name, using=instance.database)
 
 
-def resume(queue_name, *, backend="default"):
+def resume(queue_name: str, *, backend: str = "default") -> None:
     """Let workers claim from a paused queue again."""
     from . import queue
 

@@ -1,7 +1,9 @@
 """Backend options (``TASKS[alias]["OPTIONS"]``) and their defaults."""
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from typing import Any, Self
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -23,7 +25,7 @@ MAX_PREFETCH = 8 * MAX_CONCURRENCY
 MAX_ARGUMENTS_BYTES = 2**28 - 1
 
 
-def _count(value, what, low, high):
+def _count(value: object, what: str, low: int, high: int) -> int:
     """An int (not a bool) within [low, high], or InvalidJobArguments naming ``what``."""
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise InvalidJobArguments(f"{what} must be an integer from {low} to {high}, not {value!r}.")
@@ -37,7 +39,7 @@ class Options:
     #: Attempts a job gets unless its task says otherwise.
     MAX_ATTEMPTS: int = 1
     #: ``backoff(exception, task_result) -> seconds | None``, or its dotted path.
-    BACKOFF: object = "django_jobs.backoff.exponential"
+    BACKOFF: str | Callable[[BaseException, Any], float | None] = "django_jobs.backoff.exponential"
     #: How long a claim lasts without a heartbeat; workers renew at a third of it. The backstop:
     #: a dead worker is normally found within WORKER_DEAD_AFTER seconds (the worker registry).
     LEASE_SECONDS: float = 30.0
@@ -76,18 +78,18 @@ class Options:
     #: Largest args (and, separately, kwargs) accepted at enqueue, in bytes of JSON.
     MAX_ARGUMENTS_BYTES: int = 1_000_000
     #: Per-queue concurrency limits across all workers: {"reports": 2}.
-    QUEUE_CONCURRENCY: dict = field(default_factory=dict)
+    QUEUE_CONCURRENCY: dict[str, int] = field(default_factory=dict)
     #: How long finished jobs are kept (seconds or timedelta; None: forever).
     KEEP_FINISHED_FOR: float | timedelta | None = timedelta(days=7)
     #: How often the scheduler leader prunes finished jobs past their time.
     PRUNE_INTERVAL: float = 60.0
     #: Recurring jobs: {name: {"task": path, "cron": ..., "timezone": ..., ...}} (docs/recurring.md).
-    RECURRING: dict = field(default_factory=dict)
+    RECURRING: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The bearer token that may read ``jobs/metrics`` besides staff users (None: staff only).
     METRICS_TOKEN: str | None = None
 
     @classmethod
-    def from_dict(cls, alias, options):
+    def from_dict(cls, alias: str, options: Mapping[str, Any]) -> Self:
         """
         The options of ``TASKS[alias]``, checked: an unknown name, or a value of
         the wrong type or out of its range (django_jobs.limits), raises
@@ -101,7 +103,7 @@ class Options:
             )
         opts = cls(**options)
 
-        def name(option):
+        def name(option: str) -> str:
             return f"TASKS[{alias!r}]['OPTIONS'][{option!r}]"
 
         try:
@@ -137,9 +139,11 @@ class Options:
         return opts
 
     @property
-    def backoff(self):
+    def backoff(self) -> Callable[[BaseException, Any], float | None]:
+        """The BACKOFF callable (imported, when given as a dotted path)."""
         return import_string(self.BACKOFF) if isinstance(self.BACKOFF, str) else self.BACKOFF
 
     @property
-    def lease(self):
+    def lease(self) -> timedelta:
+        """LEASE_SECONDS as a timedelta."""
         return timedelta(seconds=self.LEASE_SECONDS)

@@ -4,6 +4,8 @@ invalid task or arguments, a transition a job's state does not allow…) and
 the two a job may raise to steer its own outcome (Decline, PermanentFailure).
 """
 
+from datetime import datetime
+
 from .compat import InvalidTask, TaskResultDoesNotExist
 
 
@@ -53,7 +55,7 @@ class QueueNotCleared(JobsError):
     calling it again continues.
     """
 
-    def __init__(self, queue_name, deleted, left, reason):
+    def __init__(self, queue_name: str, deleted: int, left: int | None, reason: str) -> None:
         self.queue_name, self.deleted, self.left = queue_name, deleted, left
         remaining = "an unknown number" if left is None else str(left)
         super().__init__(
@@ -76,7 +78,7 @@ class Decline(Exception):
     an attempt, to run again after ``run_after`` (a datetime, or seconds).
     """
 
-    def __init__(self, run_after=None):
+    def __init__(self, run_after: datetime | float | None = None) -> None:
         self.run_after = run_after
         super().__init__("declined")
 
@@ -84,6 +86,6 @@ class Decline(Exception):
 class PermanentFailure(Exception):
     """Raised by a job: fail now, with no further retries."""
 
-    def __init__(self, message="", exit_status=1):
+    def __init__(self, message: str = "", exit_status: int = 1) -> None:
         self.exit_status = exit_status
         super().__init__(message)

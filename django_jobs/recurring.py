@@ -19,6 +19,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -368,7 +369,8 @@ def run_entry(entry, last, now, *, using):
 def enqueue_occurrence(entry, occurrence, *, using):
     """Enqueue the job of one occurrence; 1 if it was enqueued, 0 if refused (and logged)."""
     try:
-        task = resolve_task(entry.task).using(
+        # A task of another backend is no JobTask: its using() refuses uniqkey (TypeError, logged below).
+        task = cast("JobTask[..., Any]", resolve_task(entry.task)).using(
             backend=entry.backend, uniqkey=entry.uniqkey(occurrence), **entry.options()
         )
         with transaction.atomic(using=using):

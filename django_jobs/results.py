@@ -1,8 +1,12 @@
 """Turning Job rows into Django's TaskResult objects."""
 
-from dataclasses import dataclass, replace
+from __future__ import annotations
 
-from .compat import TaskError, TaskResult
+from dataclasses import dataclass, replace
+from typing import Any, Generic
+
+from .compat import TaskError
+from .generic import GenericTaskResult, P, R
 from .states import TASK_STATUS, RunOutcome
 
 ERROR_OUTCOMES = {RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED}
@@ -10,8 +14,11 @@ ERROR_OUTCOMES = {RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED}
 
 # django-stubs declares TaskResult a plain dataclass; Django's is frozen.
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobResult(TaskResult):  # type: ignore[misc]
-    """A TaskResult that also says whether the enqueue created the job."""
+class JobResult(GenericTaskResult[P, R], Generic[P, R]):  # type: ignore[misc]
+    """
+    A TaskResult that also says whether the enqueue created the job. Typed
+    like Django's ``TaskResult[P, R]``: ``return_value`` is the function's ``R``.
+    """
 
     #: False when the enqueue found a live job with the same uniqkey and returned it.
     created: bool = True
@@ -35,7 +42,7 @@ def requested_run_after(job):
     return job.run_after
 
 
-def task_result(job, task, runs, *, created=True, tasks=None, status=None):
+def task_result(job, task, runs, *, created=True, tasks=None, status=None) -> JobResult[Any, Any]:
     """
     A JobResult for ``job`` (a Job), given its task and its JobRuns in attempt
     order. ``tasks``, a dict kept over a batch, lets alike jobs share their task.
@@ -51,7 +58,7 @@ def task_result(job, task, runs, *, created=True, tasks=None, status=None):
         job_task = task_for(task, **options)
     elif (job_task := tasks.get(key := (id(task), *options.values()))) is None:
         job_task = tasks[key] = task_for(task, **options)
-    result = JobResult(
+    result: JobResult[Any, Any] = JobResult(
         created=created,
         task=job_task,
         id=str(job.pk),

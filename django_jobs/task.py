@@ -1,50 +1,99 @@
 """The Task class our backend hands to ``@task``, and the ``job`` decorator."""
 
+from __future__ import annotations
+
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    TypeAlias,
+    TypedDict,
+    Union,
+    Unpack,
+    cast,
+    overload,
+)
 
 from django.utils.module_loading import import_string
 
-from .compat import DEFAULT_TASK_BACKEND_ALIAS, Task, TaskContext, task
+from .compat import DEFAULT_TASK_BACKEND_ALIAS, Task, task
 from .exceptions import InvalidJobType
+from .generic import GenericTask, GenericTaskContext, P, R
 
 if TYPE_CHECKING:
     from .backend import DatabaseBackend
+    from .db.base import ClaimedJob
+    from .models import Job
+    from .results import JobResult
 
-#: Options a JobTask adds to Django's Task; each may be set on the decorator
-#: or per enqueue with ``.using(...)``.
-JOB_OPTIONS = (
-    "max_attempts",
-    "backoff",
-    "max_work_duration",
-    "uniqkey",
-    "coalesce",
-    "expires_at",
-    "expires_in",
-    "keep_for",
-    "concurrency_key",
-    "concurrency_limit",
-    "schema",
-    "redact_args",
-)
+#: ``backoff(exception, task_result) -> seconds | None`` (None: stop retrying).
+Backoff: TypeAlias = Callable[[BaseException, Any], float | None]
+
+
+class JobOptions(TypedDict, total=False):
+    """
+    Options a JobTask adds to Django's Task; each may be set on the decorator
+    or per enqueue with ``.using(...)``. See JobTask for what each means.
+    """
+
+    max_attempts: int | None
+    backoff: Backoff | None
+    max_work_duration: float | timedelta | None
+    uniqkey: str | None
+    coalesce: str | None
+    expires_at: datetime | None
+    expires_in: float | timedelta | None
+    keep_for: float | timedelta | None
+    concurrency_key: str | Callable[..., str] | None
+    concurrency_limit: int | None
+    schema: dict[str, Any] | None
+    redact_args: bool
+
+
+class EnqueueOptions(JobOptions, total=False):
+    """The options of ``django_jobs.enqueue()``: ``Task.using()``'s and django_jobs' own."""
+
+    priority: int | None
+    queue_name: str | None
+    run_after: datetime | None
+
+
+#: Names of the options a JobTask adds to Django's Task (JobOptions' keys).
+JOB_OPTIONS = tuple(JobOptions.__annotations__)
+
+#: One job to enqueue: a task or its dotted path, alone or as ``(task_or_path, args)``
+#: or ``(task_or_path, args, kwargs)``.
+JobCall: TypeAlias = Union[
+    str,
+    "Task[..., Any]",
+    "tuple[str | Task[..., Any]]",
+    "tuple[str | Task[..., Any], Sequence[Any]]",
+    "tuple[str | Task[..., Any], Sequence[Any], Mapping[str, Any] | None]",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobTask(Task):
+class JobTask(GenericTask[P, R], Generic[P, R]):
     """
     The Task class of DatabaseBackend: what ``@task`` and ``@django_jobs.job``
     make when the backend is django_jobs'. Django's Task plus the options in
     ``JOB_OPTIONS``; ``None`` leaves an option to the backend's ``OPTIONS``.
+
+    Typed like Django's ``Task[P, R]``: ``P`` the function's parameters (which
+    ``enqueue()`` takes), ``R`` its return type (``result.return_value``).
     """
 
     #: Attempts before the job is failed for good (None: the backend's MAX_ATTEMPTS).
     max_attempts: int | None = None
     #: ``backoff(exception, task_result) -> seconds | None`` (None: stop retrying).
-    backoff: Callable[[BaseException, Any], float | None] | None = None
+    backoff: Backoff | None = None
     #: Longest one attempt may hold its lease (seconds or timedelta).
     max_work_duration: float | timedelta | None = None
     #: At most one live job per function and uniqkey.
@@ -63,11 +112,19 @@ class JobTask(Task):
     concurrency_limit: int | None = None
     #: A JSON Schema the arguments must satisfy at enqueue, as an object of
     #: parameter name -> value (needs the ``jsonschema`` package).
-    schema: dict | None = None
+    schema: dict[str, Any] | None = None
     #: Keep the arguments (and return value) out of displays: the admin and the jobs command.
     redact_args: bool = False
 
-    def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, **options):
+    def using(
+        self,
+        *,
+        priority: int | None = None,
+        queue_name: str | None = None,
+        run_after: datetime | None = None,
+        backend: str | None = None,
+        **options: Unpack[JobOptions],
+    ) -> JobTask[P, R]:
         """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""
         unknown = set(options) - set(JOB_OPTIONS)
         if unknown:
@@ -76,14 +133,22 @@ class JobTask(Task):
             )
         # Task.using() copies the dataclass: a JobTask (django-stubs says Task).
         new = cast(
-            "JobTask", Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend)
+            "JobTask[P, R]",
+            Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend),
         )
         return replace(new, **options) if options else new
+
+    if TYPE_CHECKING:
+        # Our backend's results are JobResults (a TaskResult with ``created``).
+        def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobResult[P, R]: ...
+        async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobResult[P, R]: ...
+        def get_result(self, result_id: str) -> JobResult[P, R]: ...
+        async def aget_result(self, result_id: str) -> JobResult[P, R]: ...
 
 
 # django-stubs declares TaskContext (like TaskResult) a plain dataclass; Django's is frozen.
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobContext(TaskContext):  # type: ignore[misc]
+class JobContext(GenericTaskContext[Any, Any]):  # type: ignore[misc]
     """
     The context a ``takes_context=True`` job receives: Django's TaskContext
     (``task_result``, ``attempt``) plus the job's controls.
@@ -95,25 +160,25 @@ class JobContext(TaskContext):  # type: ignore[misc]
     worker_id: str
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
     #: Set by the runner: claims coalesced siblings, ``(limit) -> [ClaimedJob]``.
-    claim_siblings: Callable[[int], list] | None = field(default=None, repr=False)
+    claim_siblings: Callable[[int], list[ClaimedJob]] | None = field(default=None, repr=False)
     #: Jobs built by replace_with(), inserted when this attempt succeeds.
-    replacements: list = field(default_factory=list, repr=False)
+    replacements: list[Job] = field(default_factory=list, repr=False)
     #: Siblings claimed through coalesced(); they share this attempt's outcome.
-    siblings: list = field(default_factory=list, repr=False)
+    siblings: list[ClaimedJob] = field(default_factory=list, repr=False)
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """True once someone asked this job to stop (``django_jobs.cancel``)."""
         return self.cancel_event.is_set()
 
-    def raise_if_cancelled(self):
+    def raise_if_cancelled(self) -> None:
         """Raise JobCancelled if this job was cancelled: a convenient check inside loops."""
         if self.cancelled:
             from .exceptions import JobCancelled
 
             raise JobCancelled(f"Job {self.job_id} was cancelled.")
 
-    def coalesced(self, limit=100):
+    def coalesced(self, limit: int = 100) -> list[ClaimedJob]:
         """
         Claim up to ``limit`` more waiting jobs of this function with this job's
         coalesce value, to handle them together in this one attempt (one
@@ -127,7 +192,7 @@ class JobContext(TaskContext):  # type: ignore[misc]
         self.siblings.extend(claimed)
         return claimed
 
-    def replace_with(self, *calls):
+    def replace_with(self, *calls: JobCall) -> None:
         """
         Finish this job by replacing it with new jobs: ``(task_or_path, args,
         kwargs)`` triples. They are checked now (a bad one raises here) and
@@ -150,13 +215,57 @@ class JobContext(TaskContext):  # type: ignore[misc]
             self.replacements.append(backend.build_job(task, args, kwargs or {}))
 
 
-def job(function=None, *, backend=DEFAULT_TASK_BACKEND_ALIAS, **options):
+@overload
+def job(
+    function: Callable[Concatenate[JobContext, P], R],
+    *,
+    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
+    priority: int | None = None,
+    queue_name: str | None = None,
+    takes_context: Literal[True],
+    **options: Unpack[JobOptions],
+) -> JobTask[P, R]: ...
+@overload
+def job(
+    function: Callable[P, R],
+    *,
+    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
+    priority: int | None = None,
+    queue_name: str | None = None,
+    takes_context: Literal[False] = False,
+    **options: Unpack[JobOptions],
+) -> JobTask[P, R]: ...
+@overload
+def job(
+    *,
+    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
+    priority: int | None = None,
+    queue_name: str | None = None,
+    takes_context: Literal[True],
+    **options: Unpack[JobOptions],
+) -> Callable[[Callable[Concatenate[JobContext, P], R]], JobTask[P, R]]: ...
+@overload
+def job(
+    *,
+    backend: str = DEFAULT_TASK_BACKEND_ALIAS,
+    priority: int | None = None,
+    queue_name: str | None = None,
+    takes_context: Literal[False] = False,
+    **options: Unpack[JobOptions],
+) -> Callable[[Callable[P, R]], JobTask[P, R]]: ...
+def job(
+    function: Callable[..., Any] | None = None, *, backend: str = DEFAULT_TASK_BACKEND_ALIAS, **options: Any
+) -> JobTask[Any, Any] | Callable[[Callable[..., Any]], JobTask[Any, Any]]:
     """
     ``@job`` / ``@job(max_attempts=5, backoff=..., queue_name=...)``: Django's
     ``@task``, also taking django_jobs' options (``JOB_OPTIONS``) besides
     Django's (priority, queue_name, takes_context, backend). Raises
     InvalidJobType when given django_jobs options while ``backend`` is not a
     DatabaseBackend.
+
+    Typed like Django's ``@task`` (django-stubs): the JobTask keeps the
+    function's parameters and return type; with ``takes_context=True`` the
+    function's first parameter, the JobContext, is not one of them.
     """
     from .compat import task_backends
 
@@ -166,11 +275,13 @@ def job(function=None, *, backend=DEFAULT_TASK_BACKEND_ALIAS, **options):
             f"Task backend {backend!r} is not a django_jobs DatabaseBackend; "
             f"it does not take options {sorted(set(options) & ours)}."
         )
-    return task(function, backend=backend, **options)
+    # The implementation passes everything on: the overloads above are what callers see.
+    made: Any = task(function, backend=backend, **options)  # type: ignore[arg-type]
+    return made
 
 
 @lru_cache(maxsize=1024)
-def resolve_task(path):
+def resolve_task(path: str) -> Task[..., Any]:
     """
     The Task registered at ``path``. Only objects made by ``@task``/``@job``
     qualify: a stored path naming any other callable (``os.system``) is refused.

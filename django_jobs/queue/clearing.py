@@ -1,6 +1,7 @@
 """Clearing a queue's waiting jobs: in batches, resumable, and honest about a locked database."""
 
 import time
+from collections.abc import Callable
 
 from django.db import OperationalError, connections
 
@@ -15,7 +16,14 @@ def _locked(error):
     return "locked" in text or "lock timeout" in text
 
 
-def clear_queue(queue_name, *, using, batch=1000, patience=30.0, progress=None):
+def clear_queue(
+    queue_name: str,
+    *,
+    using: str,
+    batch: int = 1000,
+    patience: float = 30.0,
+    progress: Callable[[int], object] | None = None,
+) -> int:
     """
     Delete the waiting (ready) jobs of a queue, with their runs and logs.
     Returns how many.

@@ -4,6 +4,8 @@ expiring jobs nobody started in time, and pruning finished jobs; and the
 guarded delete they and the operators use.
 """
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.db.models import BooleanField, Case, F, Q, Value, When
 from django.db.models.functions import Now
@@ -104,7 +106,7 @@ def delete_rows(ids, using, **still):
         return Job.objects.using(using).filter(pk__in=ids).delete()[1].get(Job._meta.label, 0)
 
 
-def delete_jobs(ids, *, using):
+def delete_jobs(ids: Iterable[int], *, using: str) -> list[int]:
     """
     Delete the jobs among ``ids`` that are not running, with their runs and
     logs (a running job must be cancelled first). Returns the ids deleted.

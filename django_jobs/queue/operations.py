@@ -13,7 +13,7 @@ from .guarded import close_run, finishing, move
 from .reads import get_job
 
 
-def cancel(job_id, *, using):
+def cancel(job_id: int | str, *, using: str) -> Job:
     """
     Cancel a job: a ready job never runs; a running one is marked cancelled and
     its worker is asked to stop it. Returns the job. Raises InvalidTransition
@@ -31,7 +31,7 @@ def cancel(job_id, *, using):
     return job
 
 
-def retry(job_id, *, using):
+def retry(job_id: int | str, *, using: str) -> Job:
     """Put a failed, cancelled or expired job back as ready, with a fresh attempt budget."""
     job = get_job(job_id, using=using)
     changed = move(
@@ -54,7 +54,7 @@ def retry(job_id, *, using):
     return job
 
 
-def run_now(job_id, *, using):
+def run_now(job_id: int | str, *, using: str) -> Job:
     """Make a ready job due now (its run_after or retry backoff is skipped)."""
     job = get_job(job_id, using=using)
     if not move(RUN_NOW, Job.objects.using(using).filter(pk=job.pk), run_after=Now()):
@@ -63,11 +63,11 @@ def run_now(job_id, *, using):
     return job
 
 
-def pause(queue_name, *, using):
+def pause(queue_name: str, *, using: str) -> None:
     """Stop workers claiming from ``queue_name``; jobs keep arriving, running ones finish."""
     QueueState.objects.using(using).update_or_create(name=queue_name, defaults={"paused": True, "changed_at": Now()})
 
 
-def resume(queue_name, *, using):
+def resume(queue_name: str, *, using: str) -> None:
     """Let workers claim from ``queue_name`` again."""
     QueueState.objects.using(using).update_or_create(name=queue_name, defaults={"paused": False, "changed_at": Now()})

@@ -1,11 +1,13 @@
 """Reading jobs, their attempts and logs, and the queues' state."""
 
+from collections.abc import Iterable
+
 from ..exceptions import JobNotFound
 from ..models import Job, JobLog, JobRun, QueueState
 from ..states import RunOutcome
 
 
-def get_job(job_id, *, using):
+def get_job(job_id: int | str, *, using: str) -> Job:
     """The Job with id ``job_id`` (its function joined), or JobNotFound."""
     try:
         return Job.objects.using(using).select_related("func").get(pk=int(job_id))
@@ -13,7 +15,7 @@ def get_job(job_id, *, using):
         raise JobNotFound(f"No job with id {job_id!r}.") from None
 
 
-def failures(job_id, *, using):
+def failures(job_id: int | str, *, using: str) -> list[JobRun]:
     """The job's failure log: its failed, lost and cancelled attempts, oldest first."""
     job = get_job(job_id, using=using)
     return list(
@@ -23,7 +25,7 @@ def failures(job_id, *, using):
     )
 
 
-def logs(job_id, *, attempt=None, using):
+def logs(job_id: int | str, *, attempt: int | None = None, using: str) -> list[JobLog]:
     """What the job logged, for one attempt or all, in order."""
     job = get_job(job_id, using=using)
     lines = JobLog.objects.using(using).filter(run__job=job).select_related("run")
@@ -32,17 +34,24 @@ def logs(job_id, *, attempt=None, using):
     return list(lines.order_by("run__attempt", "id"))
 
 
-def runs(job_id, *, using):
+def runs(job_id: int | str, *, using: str) -> list[JobRun]:
     """The job's attempts (JobRuns), oldest first."""
     return list(JobRun.objects.using(using).filter(job_id=job_id).order_by("attempt"))
 
 
-def paused_queues(*, using):
+def paused_queues(*, using: str) -> set[str]:
     """Names of the paused queues."""
     return set(QueueState.objects.using(using).filter(paused=True).values_list("name", flat=True))
 
 
-def list_jobs(*, using, queue_name=None, states=None, page=1, per_page=50):
+def list_jobs(
+    *,
+    using: str,
+    queue_name: str | None = None,
+    states: Iterable[str] | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> list[Job]:
     """
     A page of jobs, newest first, with their functions. Keyset-friendly
     callers should filter by id instead of paging deep.

@@ -11,6 +11,7 @@ under itself; one found dead anyway (stopped for longer than ``dead_after``
 and its connection lost) finds its reports refused: its attempts were rescued.
 """
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import transaction
@@ -68,7 +69,7 @@ def sign_off(worker_id, *, using):
     )
 
 
-def request_stop(worker_ids, *, using):
+def request_stop(worker_ids: Iterable[str], *, using: str) -> int:
     """Ask these workers to stop gracefully at their next heartbeat, on whatever host. Returns how many."""
     return Worker.objects.using(using).filter(worker_id__in=worker_ids, status__in=LIVE).update(stop_requested=True)
 
@@ -98,6 +99,6 @@ def rescue_dead_workers(*, dead_after, max_lost, using):
     return gone, rescued
 
 
-def live_workers(*, using):
+def live_workers(*, using: str) -> list[Worker]:
     """The registry's live workers (running or stopping), oldest first."""
     return list(Worker.objects.using(using).filter(Q(status__in=LIVE)).order_by("started_at"))
