@@ -22,6 +22,8 @@ class AttemptReport:
     return_value: Any = None
     #: What was raised (FAILED).
     error: ErrorInfo | None = None
+    #: The exception itself (FAILED), with its traceback, for the worker's ERROR record; never stored.
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
     #: Seconds until the next attempt, or None: no retry (FAILED).
     retry_in: float | None = None
     #: When to try again: a datetime or seconds from now (DECLINED).

@@ -15,6 +15,7 @@ from django.tasks.signals import task_finished
 from django.utils import timezone
 
 from . import queue
+from .attempt_log import job_fields
 from .exceptions import JobNotClaimed
 from .queue import ErrorInfo
 from .report import AttemptReport
@@ -74,14 +75,24 @@ class Reporter:
             )
         except JobNotClaimed:
             logger.warning(
-                "Job %s attempt %s was taken back or cancelled; its outcome is dropped", claimed.id, claimed.attempt
+                "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
+                claimed.id,
+                claimed.attempt,
+                extra=job_fields(claimed),
             )
             return None
         except Exception as exc:
             if report.outcome != RunOutcome.SUCCEEDED or not report.replacements:
                 raise
             # replace_with's jobs could not be inserted: nothing changed, the attempt fails for good.
-            failed = replace(report, outcome=RunOutcome.FAILED, error=ErrorInfo.of(exc), retry_in=None, replacements=())
+            failed = replace(
+                report,
+                outcome=RunOutcome.FAILED,
+                error=ErrorInfo.of(exc),
+                exception=exc,
+                retry_in=None,
+                replacements=(),
+            )
             return self._write(failed)
 
     # -- batches ---------------------------------------------------------------------
@@ -110,6 +121,7 @@ class Reporter:
                     "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
                     report.claimed.id,
                     report.claimed.attempt,
+                    extra=job_fields(report.claimed),
                 )
 
     # -- signals ---------------------------------------------------------------------

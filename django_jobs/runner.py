@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 
 from . import limits, logcapture, queue
 from .arguments import as_json
+from .attempt_log import job_fields, log_started
 from .exceptions import Decline, InvalidJobArguments, PermanentFailure
 from .models import Job, JobRun
 from .queue import ErrorInfo
@@ -68,7 +69,7 @@ class Runner:
     def run(self, claimed, cancel_event=None) -> AttemptReport:
         """Run one attempt of ``claimed``; returns how it ended (nothing is written)."""
         started = time.monotonic()
-        logger.info("Job %s %s attempt %s started", claimed.id, claimed.func_path, claimed.attempt)
+        log_started(claimed)
         try:
             task = resolve_task(claimed.func_path)
             if claimed.bad_arguments:
@@ -77,7 +78,9 @@ class Runner:
                 raise InvalidJobArguments("stored args must be a JSON array and kwargs a JSON object.")
         except Exception as exc:
             # Unknown or unimportable function: no retry can help.
-            return AttemptReport(claimed=claimed, outcome=RunOutcome.FAILED, error=ErrorInfo.of(exc), exit_status=1)
+            return AttemptReport(
+                claimed=claimed, outcome=RunOutcome.FAILED, error=ErrorInfo.of(exc), exception=exc, exit_status=1
+            )
         result = running_result(claimed, task, self.using)
         task_started.send(sender=type(task.get_backend()), task_result=result)
         context = None
@@ -126,7 +129,7 @@ class Runner:
                 "return_value": as_json(value, "the return value", error=TypeError),
             }
         except TypeError as exc:
-            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(exc), "exit_status": 1}
+            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(exc), "exception": exc, "exit_status": 1}
 
     def _declined(self, claimed, task, exc, result):
         """A Decline: back later, at a moment or after a delay within limits (else the attempt fails)."""
@@ -138,7 +141,12 @@ class Runner:
             else:
                 run_after = limits.delay(self._delay(task, exc, result) or 0, "the backoff's delay for Decline")
         except Exception as problem:
-            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(problem), "exit_status": 1}
+            return {
+                "outcome": RunOutcome.FAILED,
+                "error": ErrorInfo.of(problem),
+                "exception": problem,
+                "exit_status": 1,
+            }
         return {"outcome": RunOutcome.DECLINED, "run_after": run_after}
 
     def _failure(self, claimed, task, exc, result):
@@ -149,10 +157,15 @@ class Runner:
                 delay = self._delay(task, exc, result)
                 retry_in = None if delay is None else limits.delay(delay, "the backoff's delay")
             except Exception:
-                logger.exception("Backoff of job %s failed or gave a delay out of bounds; not retrying", claimed.id)
+                logger.exception(
+                    "Backoff of job %s failed or gave a delay out of bounds; not retrying",
+                    claimed.id,
+                    extra=job_fields(claimed),
+                )
         return {
             "outcome": RunOutcome.FAILED,
             "error": ErrorInfo.of(exc),
+            "exception": exc,
             "retry_in": retry_in,
             "exit_status": exc.exit_status if isinstance(exc, PermanentFailure) else 1,
         }

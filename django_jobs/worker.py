@@ -24,6 +24,7 @@ from django.db import connections
 from django.utils.crypto import get_random_string
 
 from . import logcapture, queue
+from .attempt_log import job_fields, log_outcome
 from .db import get_ops
 from .exceptions import JobNotClaimed
 from .heartbeat import Heartbeat
@@ -282,22 +283,16 @@ class Worker:
                 report = self.runner.run(claimed, event)
                 transition = self.reporter.report(report)
                 pending = transition == PENDING
-                how, where = describe(report, transition), ""
+                log_outcome(report, transition, describe(report, transition), time.monotonic() - started)
             else:
                 self.children[Slots.key(claimed)] = child
-                how = child.run(claimed, event, max_work_duration=claimed.max_work_duration)
-                where = " (child process)"
-            logger.info(
-                "Job %s %s attempt %s %s in %.3fs%s",
-                claimed.id,
-                claimed.func_path,
-                claimed.attempt,
-                how,
-                time.monotonic() - started,
-                where,
-            )
+                child.run(claimed, event, max_work_duration=claimed.max_work_duration)
         except Exception:
-            logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
+            logger.exception(
+                "Reporting job %s failed; its lease will expire and it will be retried.",
+                claimed.id,
+                extra=job_fields(claimed),
+            )
             connections[self.using].close()
         finally:
             took = time.monotonic() - started
