@@ -86,6 +86,7 @@ def child_main(conn, backend_alias):
 
     from . import logcapture
     from .attempt_log import job_fields, log_outcome
+    from .log_flusher import LogFlusher
     from .log_output import log_to_stderr_unless_configured
     from .queue.errors import class_path
     from .reporter import Reporter, describe
@@ -98,6 +99,7 @@ def child_main(conn, backend_alias):
     backend = cast("DatabaseBackend", task_backends[backend_alias])  # the worker's, so ours
     runner = Runner(using=backend.database, options=backend.job_options)
     reporter = Reporter(using=backend.database)
+    LogFlusher(runner, using=backend.database).start()  # a daemon thread: it ends with the child
     if limit_mb := backend.job_options.CHILD_MEMORY_LIMIT_MB:
         import resource
 

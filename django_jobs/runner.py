@@ -60,6 +60,13 @@ class Runner:
         self._lock = threading.Lock()
         #: Coalesced siblings claimed by attempts still running: their leases are renewed with theirs.
         self._siblings: dict[int, list] = {}
+        #: (ClaimedJob, logcapture.Capture) of the attempts running, by (job id, attempt): their live logs.
+        self._live: dict[tuple[int, int], tuple] = {}
+
+    def live_captures(self):
+        """(ClaimedJob, Capture) of each attempt running now, whose lines the log flusher stores."""
+        with self._lock:
+            return list(self._live.values())
 
     def held_siblings(self):
         """The ClaimedJobs of coalesced siblings that running attempts hold."""
@@ -84,7 +91,10 @@ class Runner:
         result = running_result(claimed, task, self.using)
         task_started.send(sender=type(task.get_backend()), task_result=result)
         context = None
-        with logcapture.capture() as logs:
+        key = (claimed.id, claimed.attempt)
+        with logcapture.capture() as capturing:
+            with self._lock:
+                self._live[key] = (claimed, capturing)
             try:
                 if task.takes_context:
                     context = JobContext(
@@ -106,6 +116,9 @@ class Runner:
                 ending = self._failure(claimed, task, exc, result)
         with self._lock:
             siblings = tuple(self._siblings.pop(claimed.id, ()))
+            self._live.pop(key, None)
+        with capturing.lock:  # after a flush in progress: the lines it did not store
+            logs = capturing.take()
         return AttemptReport(
             claimed=claimed,
             logs=tuple(logs),

@@ -28,6 +28,7 @@ from .attempt_log import job_fields, log_outcome
 from .db import get_ops
 from .exceptions import JobNotClaimed
 from .heartbeat import Heartbeat
+from .log_flusher import LogFlusher
 from .processes import ChildProcess
 from .reconnect import Reconnect
 from .reporter import PENDING, Reporter, describe
@@ -131,6 +132,7 @@ class Worker:
         self.register(wait=True)
         listener = get_ops(self.using).listener(self.stopping, worker_pk=self.registry_pk)
         Heartbeat(self).start()
+        flusher = None if self.processes else LogFlusher(self.runner, using=self.using).start()  # children flush
         self._start_threads(self.concurrency)
         try:
             while not self.stopping.is_set():
@@ -152,6 +154,8 @@ class Worker:
                     self._check_cancelled(listener.wait(self.options.POLL_INTERVAL))
         finally:
             self._shutdown()
+            if flusher is not None:
+                flusher.stop()
             listener.close()
             self.scheduler.close()
             self._sign_off()

@@ -12,6 +12,7 @@ from django.db.models.functions import Now
 
 from ..exceptions import JobNotClaimed, WorkerLost
 from ..models import Job, JobLog, JobRun
+from ..states import JobState
 from ..transitions import COMPLETE, DECLINE, FAIL, RELEASE, RETRY_LATER
 from .enqueue import insert_many
 from .errors import ErrorInfo, storable
@@ -36,15 +37,44 @@ def _finish_attempt(claimed, transition, job_values, *, using, error=None, exit_
             run_id = (
                 JobRun.objects.using(using).values_list("pk", flat=True).get(job_id=claimed.id, attempt=claimed.attempt)
             )
-            JobLog.objects.using(using).bulk_create(
-                [
-                    JobLog(run_id=run_id, created_at=at, level=level, logger=storable(name), message=storable(msg))
-                    for at, level, name, msg in logs
-                ]
-            )
+            _store_lines(run_id, logs, using)
         if then is not None:
             then()
     return transition
+
+
+def _store_lines(run_id, logs, using):
+    JobLog.objects.using(using).bulk_create(
+        [
+            JobLog(run_id=run_id, created_at=at, level=level, logger=storable(name), message=storable(msg))
+            for at, level, name, msg in logs
+        ]
+    )
+
+
+def add_logs(claimed, logs, *, using):
+    """
+    Store lines an attempt logged while it still runs (the worker's log
+    flusher), so that they can be read before it ends. Only while the attempt
+    holds its job: returns False, storing nothing, once it was cancelled,
+    taken back or recorded. Lines stored stay, whatever becomes of the attempt.
+    """
+    run_id = (
+        JobRun.objects.using(using)
+        .filter(
+            job_id=claimed.id,
+            attempt=claimed.attempt,
+            job__attempts=claimed.attempt,
+            job__worker_id=claimed.worker_id,
+            job__state=JobState.RUNNING,
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if run_id is None:
+        return False
+    _store_lines(run_id, logs, using)
+    return True
 
 
 def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), using):
