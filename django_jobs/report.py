@@ -39,6 +39,8 @@ class AttemptReport:
     result: Any = field(default=None, compare=False)
     #: Seconds the attempt ran.
     duration: float = 0.0
+    #: The trace context the job's retry is to carry (``tracing``): None when untraced.
+    trace_context: dict | None = field(default=None, compare=False)
 
     @property
     def batchable(self) -> bool:

@@ -71,6 +71,7 @@ class Reporter:
                 retry_in=report.retry_in,
                 exit_status=report.exit_status,
                 logs=list(report.logs),
+                trace_context=report.trace_context,
                 using=self.using,
             )
         except JobNotClaimed:

@@ -7,12 +7,13 @@ runner writes nothing; the worker's reporter records the report.
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from django.tasks.signals import task_started
 from django.utils.module_loading import import_string
 
-from . import limits, logcapture, queue
+from . import limits, logcapture, queue, tracing
 from .arguments import as_json
 from .attempt_log import job_fields, log_started
 from .exceptions import Decline, InvalidJobArguments, PermanentFailure
@@ -75,6 +76,13 @@ class Runner:
 
     def run(self, claimed, cancel_event=None) -> AttemptReport:
         """Run one attempt of ``claimed``; returns how it ended (nothing is written)."""
+        with tracing.attempt_span(claimed) as span:
+            report = self._run(claimed, cancel_event)
+            if (retry_context := tracing.attempt_ended(span, report)) is not None:
+                report = replace(report, trace_context=retry_context)
+        return report
+
+    def _run(self, claimed, cancel_event):
         started = time.monotonic()
         log_started(claimed)
         try:

@@ -45,6 +45,8 @@ class ClaimedJob:
     func_path: str = ""
     #: Why the stored arguments could not be read (a row edited by hand), if they could not.
     bad_arguments: str | None = None
+    #: The job's W3C trace context (``tracing``), None when its enqueue was not traced.
+    trace_context: dict | None = None
 
 
 #: An attempt with a max_work_duration holds its lease this much longer, so
@@ -90,6 +92,7 @@ CLAIM_COLUMNS = (
     "attempts_left",
     "max_work_duration",
     "coalesce_key",
+    "trace_context",
 )
 
 
@@ -246,6 +249,11 @@ class DatabaseOps:
                     except ValueError as e:
                         values["bad_arguments"] = f"stored {name} are not valid JSON: {e}"
                         values[name] = [] if name == "args" else {}
+            if isinstance(values["trace_context"], (str, bytes)):
+                try:
+                    values["trace_context"] = json.loads(values["trace_context"])
+                except ValueError:
+                    values["trace_context"] = None  # edited by hand: the attempt is traced on its own
             for name in ("enqueued_at", "started_at", "last_attempted_at"):
                 values[name] = self.from_db_datetime(values[name])
             values["max_work_duration"] = self._duration(values["max_work_duration"])

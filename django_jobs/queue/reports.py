@@ -5,6 +5,7 @@ that was cancelled or taken back meanwhile writes nothing (JobNotClaimed).
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -94,15 +95,21 @@ def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), 
     )
 
 
-def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), using):
+def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), trace_context=None, using):
     """
     Record a failed attempt. With ``retry_in`` seconds and attempts left the
-    job goes back to ready after that delay (``RETRY_LATER``); otherwise it
-    fails for good (``FAIL``). Returns the transition applied.
+    job goes back to ready after that delay (``RETRY_LATER``), with
+    ``trace_context`` (when given: its next attempt's span links to this one);
+    otherwise it fails for good (``FAIL``). Returns the transition applied.
     """
     if retry_in is not None and claimed.attempts_left > 0:
         transition = RETRY_LATER
-        values = {"run_after": Now() + timedelta(seconds=retry_in), "worker_id": None, "grabbed_until": None}
+        values: dict[str, Any] = {
+            "run_after": Now() + timedelta(seconds=retry_in),
+            "worker_id": None,
+            "grabbed_until": None,
+            "trace_context": F("trace_context") if trace_context is None else trace_context,
+        }
     else:
         transition = FAIL
         values = {**finishing(), "exit_status": exit_status}
