@@ -97,7 +97,8 @@ class Runner:
                 claimed=claimed, outcome=RunOutcome.FAILED, error=ErrorInfo.of(exc), exception=exc, exit_status=1
             )
         result = running_result(claimed, task, self.using)
-        task_started.send(sender=type(task.get_backend()), task_result=result)
+        # due_at: when the job became due, for the pickup time of runworker --metrics-port (no query needed).
+        task_started.send(sender=type(task.get_backend()), task_result=result, due_at=claimed.due_at)
         context = None
         key = (claimed.id, claimed.attempt)
         with logcapture.capture() as capturing:

@@ -47,6 +47,13 @@ class ClaimedJob:
     bad_arguments: str | None = None
     #: The job's W3C trace context (``tracing``), None when its enqueue was not traced.
     trace_context: dict | None = None
+    #: When the job was due to run (its run_after as claimed).
+    run_after: datetime | None = None
+
+    @property
+    def due_at(self) -> datetime:
+        """When the job became due: the later of its enqueue and its run_after."""
+        return self.enqueued_at if self.run_after is None else max(self.enqueued_at, self.run_after)
 
 
 #: An attempt with a max_work_duration holds its lease this much longer, so
@@ -93,6 +100,7 @@ CLAIM_COLUMNS = (
     "max_work_duration",
     "coalesce_key",
     "trace_context",
+    "run_after",
 )
 
 
@@ -254,7 +262,7 @@ class DatabaseOps:
                     values["trace_context"] = json.loads(values["trace_context"])
                 except ValueError:
                     values["trace_context"] = None  # edited by hand: the attempt is traced on its own
-            for name in ("enqueued_at", "started_at", "last_attempted_at"):
+            for name in ("enqueued_at", "started_at", "last_attempted_at", "run_after"):
                 values[name] = self.from_db_datetime(values[name])
             values["max_work_duration"] = self._duration(values["max_work_duration"])
             claimed.append(ClaimedJob(worker_id=worker_id, **values))
