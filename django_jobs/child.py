@@ -83,17 +83,22 @@ def child_main(conn, backend_alias):
 
     django.setup()
     from . import logcapture
+    from .attempt_log import job_fields, log_outcome
     from .compat import task_backends
+    from .log_flusher import LogFlusher
+    from .log_output import log_to_stderr_unless_configured
     from .queue.errors import class_path
     from .reporter import Reporter, describe
     from .runner import Runner
 
+    log_to_stderr_unless_configured()  # as its parent does: the attempts' lines are logged here
     logcapture.install()
     logcapture.capture_print()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     backend = cast("DatabaseBackend", task_backends[backend_alias])  # the worker's, so ours
     runner = Runner(using=backend.database, options=backend.job_options)
     reporter = Reporter(using=backend.database, patience=backend.job_options.LEASE_SECONDS / 2)
+    LogFlusher(runner, using=backend.database).start()  # a daemon thread: it ends with the child
     if limit_mb := backend.job_options.CHILD_MEMORY_LIMIT_MB:
         import resource
 
@@ -122,11 +127,17 @@ def child_main(conn, backend_alias):
         exiting = False
         try:
             report = runner.run(claimed, event)
-            how = describe(report, reporter.report(report))
+            transition = reporter.report(report)
+            how = describe(report, transition)
+            log_outcome(report, transition, how, report.duration, " (child process)")
             # After a MemoryError, a fresh child for the next job: this one's heap may be leaking.
             exiting = report.error is not None and report.error.exception_class_path == class_path(MemoryError)
         except Exception:
-            logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
+            logger.exception(
+                "Reporting job %s failed; its lease will expire and it will be retried.",
+                claimed.id,
+                extra=job_fields(claimed),
+            )
             how = "report failed"
         finally:
             cancel_events.pop(claimed.id, None)

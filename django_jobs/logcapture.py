@@ -25,12 +25,29 @@ from datetime import UTC, datetime
 LogLine = tuple[datetime, int, str, str]
 
 
-class _Capture:
-    """The lines of one attempt, and what it printed after its last newline, per stream."""
+class Capture:
+    """
+    The lines of one attempt, and what it printed after its last newline, per
+    stream. ``take()`` hands out the lines not taken yet: the worker's log
+    flusher stores them while the attempt runs, its report the rest.
+    """
 
     def __init__(self):
         self.lines: list[LogLine] = []
         self.pending: dict[str, str] = {}
+        #: Held while lines taken are being stored: the report's take waits for a flush in progress.
+        self.lock = threading.Lock()
+        self._taken = 0
+
+    def take(self) -> list[LogLine]:
+        """The lines captured since the last take (call with ``lock`` held)."""
+        end = len(self.lines)  # the job's thread may append meanwhile: those wait for the next take
+        taken, self._taken = self.lines[self._taken : end], end
+        return taken
+
+    def put_back(self, lines):
+        """Lines taken that could not be stored: handed out again by the next take (``lock`` held)."""
+        self._taken -= len(lines)
 
     def add_record(self, record):
         try:
@@ -54,7 +71,7 @@ class _Capture:
         self.pending.clear()
 
 
-_current: ContextVar[_Capture | None] = ContextVar("django_jobs_capture", default=None)
+_current: ContextVar[Capture | None] = ContextVar("django_jobs_capture", default=None)
 _install_lock = threading.Lock()
 _factory_installed = False
 
@@ -125,13 +142,13 @@ def _propagation(logger):
 
 @contextmanager
 def capture():
-    """Within the block, this context's log records and prints go to the yielded list."""
+    """Within the block, this context's log records and prints go to the yielded Capture."""
     _install_record_factory()
     capture_print()
-    capturing = _Capture()
+    capturing = Capture()
     token = _current.set(capturing)
     try:
-        yield capturing.lines
+        yield capturing
     finally:
         _current.reset(token)
         capturing.close()

@@ -83,6 +83,9 @@ class Job(models.Model):
     #: None keeps it until deleted. ``keep_until`` is set when it finishes.
     keep_for = models.DurationField(null=True, blank=True)
     keep_until = models.DateTimeField(null=True, blank=True)
+    #: The W3C trace context of the enqueue (OpenTelemetry: ``traceparent``, ``tracestate``) and of the
+    #: last failed attempt (``attempt``), which its attempts' spans belong to and link to; None untraced.
+    trace_context = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("job")

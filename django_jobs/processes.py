@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from . import queue
+from .attempt_log import job_fields
 from .child import child_main, encode_claimed
 from .exceptions import JobNotClaimed, JobTimeout, WorkerLost
 from .queue import ErrorInfo
@@ -57,7 +58,11 @@ class ChildProcess:
         self.process = self.conn = None
 
     def run(self, claimed, cancel_event, *, max_work_duration=None):
-        """Run one attempt in the child; returns a description for the worker's log line."""
+        """
+        Run one attempt in the child; returns a description of how it ended.
+        The child logs how its attempts end; this logs those it could not (it died, or was killed).
+        """
+        started = time.monotonic()
         if self.process is None or not self.process.is_alive():
             self._start()
         self.conn.send_bytes(encode_claimed(claimed))
@@ -76,29 +81,53 @@ class ChildProcess:
             if not self.process.is_alive():
                 how = _describe_exit(self.process.exitcode)
                 self.process = self.conn = None
-                return self._fail(claimed, WorkerLost, f"the child process running it {how}")
+                return self._fail(claimed, WorkerLost, f"the child process running it {how}", started)
             if cancel_event is not None and cancel_event.is_set():
                 if cancelled_at is None:
                     cancelled_at = time.monotonic()
                     self.conn.send_bytes(json.dumps({"cancel": claimed.id}).encode())
                 elif time.monotonic() - cancelled_at > self.kill_grace:
                     logger.warning(
-                        "Job %s did not stop within %ss of its cancellation: killing it.", claimed.id, self.kill_grace
+                        "Job %s did not stop within %ss of its cancellation: killing it.",
+                        claimed.id,
+                        self.kill_grace,
+                        extra=job_fields(claimed),
                     )
                     self.kill()
+                    logger.info(
+                        "Job %s %s attempt %s killed after cancellation (child process)",
+                        claimed.id,
+                        claimed.func_path,
+                        claimed.attempt,
+                        extra={**job_fields(claimed), "outcome": "cancelled", "duration": time.monotonic() - started},
+                    )
                     return "killed after cancellation"
             if deadline is not None and time.monotonic() > deadline:
-                logger.warning("Job %s overran its max_work_duration of %s: killing it.", claimed.id, max_work_duration)
+                logger.warning(
+                    "Job %s overran its max_work_duration of %s: killing it.",
+                    claimed.id,
+                    max_work_duration,
+                    extra=job_fields(claimed),
+                )
                 self.kill()
                 return self._fail(
-                    claimed, JobTimeout, f"killed after exceeding max_work_duration ({max_work_duration})"
+                    claimed, JobTimeout, f"killed after exceeding max_work_duration ({max_work_duration})", started
                 )
 
-    def _fail(self, claimed, exception_class, message):
-        """Record the attempt as failed with ``exception_class`` (the child cannot); returns a description."""
+    def _fail(self, claimed, exception_class, message, started):
+        """Record the attempt as failed with ``exception_class`` (the child cannot), and log it."""
         error = ErrorInfo.without_traceback(exception_class, message)
         try:
             transition = queue.fail(claimed, error, retry_in=0, using=self.using)
+            how, outcome = f"{transition.name}: {message}", "failed" if transition.name == "fail" else "retrying"
         except JobNotClaimed:
-            return f"lost ({message}); it was no longer claimed"
-        return f"{transition.name}: {message}"
+            how, outcome = f"lost ({message}); it was no longer claimed", "dropped"
+        logger.error(
+            "Job %s %s attempt %s %s (child process)",
+            claimed.id,
+            claimed.func_path,
+            claimed.attempt,
+            how,
+            extra={**job_fields(claimed), "outcome": outcome, "duration": time.monotonic() - started},
+        )
+        return how

@@ -22,6 +22,8 @@ class AttemptReport:
     return_value: Any = None
     #: What was raised (FAILED).
     error: ErrorInfo | None = None
+    #: The exception itself (FAILED), with its traceback, for the worker's ERROR record; never stored.
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
     #: Seconds until the next attempt, or None: no retry (FAILED).
     retry_in: float | None = None
     #: When to try again: a datetime or seconds from now (DECLINED).
@@ -37,6 +39,8 @@ class AttemptReport:
     result: Any = field(default=None, compare=False)
     #: Seconds the attempt ran.
     duration: float = 0.0
+    #: The trace context the job's retry is to carry (``tracing``): None when untraced.
+    trace_context: dict | None = field(default=None, compare=False)
 
     @property
     def batchable(self) -> bool:

@@ -14,6 +14,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from . import queue
+from .attempt_log import job_fields
 from .compat import TaskError, TaskResultStatus, task_finished
 from .exceptions import JobNotClaimed
 from .queue import ErrorInfo
@@ -92,18 +93,29 @@ class Reporter:
                 retry_in=report.retry_in,
                 exit_status=report.exit_status,
                 logs=list(report.logs),
+                trace_context=report.trace_context,
                 using=self.using,
             )
         except JobNotClaimed:
             logger.warning(
-                "Job %s attempt %s was taken back or cancelled; its outcome is dropped", claimed.id, claimed.attempt
+                "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
+                claimed.id,
+                claimed.attempt,
+                extra=job_fields(claimed),
             )
             return None
         except Exception as exc:
             if report.outcome != RunOutcome.SUCCEEDED or not report.replacements:
                 raise
             # replace_with's jobs could not be inserted: nothing changed, the attempt fails for good.
-            failed = replace(report, outcome=RunOutcome.FAILED, error=ErrorInfo.of(exc), retry_in=None, replacements=())
+            failed = replace(
+                report,
+                outcome=RunOutcome.FAILED,
+                error=ErrorInfo.of(exc),
+                exception=exc,
+                retry_in=None,
+                replacements=(),
+            )
             return self._write(failed)
 
     # -- batches ---------------------------------------------------------------------
@@ -132,6 +144,7 @@ class Reporter:
                     "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
                     report.claimed.id,
                     report.claimed.attempt,
+                    extra=job_fields(report.claimed),
                 )
 
     # -- signals ---------------------------------------------------------------------

@@ -7,12 +7,14 @@ runner writes nothing; the worker's reporter records the report.
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from django.utils.module_loading import import_string
 
-from . import limits, logcapture, queue
+from . import limits, logcapture, queue, tracing
 from .arguments import as_json
+from .attempt_log import job_fields, log_started
 from .compat import task_started
 from .exceptions import Decline, InvalidJobArguments, PermanentFailure
 from .models import Job, JobRun
@@ -59,6 +61,13 @@ class Runner:
         self._lock = threading.Lock()
         #: Coalesced siblings claimed by attempts still running: their leases are renewed with theirs.
         self._siblings: dict[int, list] = {}
+        #: (ClaimedJob, logcapture.Capture) of the attempts running, by (job id, attempt): their live logs.
+        self._live: dict[tuple[int, int], tuple] = {}
+
+    def live_captures(self):
+        """(ClaimedJob, Capture) of each attempt running now, whose lines the log flusher stores."""
+        with self._lock:
+            return list(self._live.values())
 
     def held_siblings(self):
         """The ClaimedJobs of coalesced siblings that running attempts hold."""
@@ -67,8 +76,15 @@ class Runner:
 
     def run(self, claimed, cancel_event=None) -> AttemptReport:
         """Run one attempt of ``claimed``; returns how it ended (nothing is written)."""
+        with tracing.attempt_span(claimed) as span:
+            report = self._run(claimed, cancel_event)
+            if (retry_context := tracing.attempt_ended(span, report)) is not None:
+                report = replace(report, trace_context=retry_context)
+        return report
+
+    def _run(self, claimed, cancel_event):
         started = time.monotonic()
-        logger.info("Job %s %s attempt %s started", claimed.id, claimed.func_path, claimed.attempt)
+        log_started(claimed)
         try:
             task = resolve_task(claimed.func_path)
             if claimed.bad_arguments:
@@ -77,11 +93,17 @@ class Runner:
                 raise InvalidJobArguments("stored args must be a JSON array and kwargs a JSON object.")
         except Exception as exc:
             # Unknown or unimportable function: no retry can help.
-            return AttemptReport(claimed=claimed, outcome=RunOutcome.FAILED, error=ErrorInfo.of(exc), exit_status=1)
+            return AttemptReport(
+                claimed=claimed, outcome=RunOutcome.FAILED, error=ErrorInfo.of(exc), exception=exc, exit_status=1
+            )
         result = running_result(claimed, task, self.using)
-        task_started.send(sender=type(task.get_backend()), task_result=result)
+        # due_at: when the job became due, for the pickup time of runworker --metrics-port (no query needed).
+        task_started.send(sender=type(task.get_backend()), task_result=result, due_at=claimed.due_at)
         context = None
-        with logcapture.capture() as logs:
+        key = (claimed.id, claimed.attempt)
+        with logcapture.capture() as capturing:
+            with self._lock:
+                self._live[key] = (claimed, capturing)
             try:
                 if task.takes_context:
                     context = JobContext(
@@ -103,6 +125,9 @@ class Runner:
                 ending = self._failure(claimed, task, exc, result)
         with self._lock:
             siblings = tuple(self._siblings.pop(claimed.id, ()))
+            self._live.pop(key, None)
+        with capturing.lock:  # after a flush in progress: the lines it did not store
+            logs = capturing.take()
         return AttemptReport(
             claimed=claimed,
             logs=tuple(logs),
@@ -126,7 +151,7 @@ class Runner:
                 "return_value": as_json(value, "the return value", error=TypeError),
             }
         except TypeError as exc:
-            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(exc), "exit_status": 1}
+            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(exc), "exception": exc, "exit_status": 1}
 
     def _declined(self, claimed, task, exc, result):
         """A Decline: back later, at a moment or after a delay within limits (else the attempt fails)."""
@@ -138,7 +163,12 @@ class Runner:
             else:
                 run_after = limits.delay(self._delay(task, exc, result) or 0, "the backoff's delay for Decline")
         except Exception as problem:
-            return {"outcome": RunOutcome.FAILED, "error": ErrorInfo.of(problem), "exit_status": 1}
+            return {
+                "outcome": RunOutcome.FAILED,
+                "error": ErrorInfo.of(problem),
+                "exception": problem,
+                "exit_status": 1,
+            }
         return {"outcome": RunOutcome.DECLINED, "run_after": run_after}
 
     def _failure(self, claimed, task, exc, result):
@@ -149,10 +179,15 @@ class Runner:
                 delay = self._delay(task, exc, result)
                 retry_in = None if delay is None else limits.delay(delay, "the backoff's delay")
             except Exception:
-                logger.exception("Backoff of job %s failed or gave a delay out of bounds; not retrying", claimed.id)
+                logger.exception(
+                    "Backoff of job %s failed or gave a delay out of bounds; not retrying",
+                    claimed.id,
+                    extra=job_fields(claimed),
+                )
         return {
             "outcome": RunOutcome.FAILED,
             "error": ErrorInfo.of(exc),
+            "exception": exc,
             "retry_in": retry_in,
             "exit_status": exc.exit_status if isinstance(exc, PermanentFailure) else 1,
         }

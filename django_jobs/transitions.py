@@ -95,10 +95,10 @@ TRANSITIONS = _declare(
         "retry_later",
         frozenset({RUNNING}),
         READY,
-        ("run_after", "worker_id", "grabbed_until"),
+        ("run_after", "worker_id", "grabbed_until", "trace_context"),
         run_outcome=RunOutcome.FAILED,
         by_attempt=True,
-        doc="The attempt raised and the job has attempts left: ready again after its backoff.",
+        doc="The attempt raised and the job has attempts left: ready again after its backoff (traced: linked to it).",
     ),
     Transition(
         "fail",

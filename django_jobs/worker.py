@@ -24,9 +24,11 @@ from django.db import connections
 from django.utils.crypto import get_random_string
 
 from . import logcapture, queue
+from .attempt_log import job_fields, log_outcome
 from .db import get_ops
 from .exceptions import JobNotClaimed
 from .heartbeat import Heartbeat
+from .log_flusher import LogFlusher
 from .processes import ChildProcess
 from .reconnect import Reconnect
 from .reporter import PENDING, Reporter, describe
@@ -130,6 +132,7 @@ class Worker:
         self.register(wait=True)
         listener = get_ops(self.using).listener(self.stopping, worker_pk=self.registry_pk)
         Heartbeat(self).start()
+        flusher = None if self.processes else LogFlusher(self.runner, using=self.using).start()  # children flush
         self._start_threads(self.concurrency)
         try:
             while not self.stopping.is_set():
@@ -151,6 +154,8 @@ class Worker:
                     self._check_cancelled(listener.wait(self.options.POLL_INTERVAL))
         finally:
             self._shutdown()
+            if flusher is not None:
+                flusher.stop()
             listener.close()
             self.scheduler.close()
             self._sign_off()
@@ -282,22 +287,16 @@ class Worker:
                 report = self.runner.run(claimed, event)
                 transition = self.reporter.report(report)
                 pending = transition == PENDING
-                how, where = describe(report, transition), ""
+                log_outcome(report, transition, describe(report, transition), time.monotonic() - started)
             else:
                 self.children[Slots.key(claimed)] = child
-                how = child.run(claimed, event, max_work_duration=claimed.max_work_duration)
-                where = " (child process)"
-            logger.info(
-                "Job %s %s attempt %s %s in %.3fs%s",
-                claimed.id,
-                claimed.func_path,
-                claimed.attempt,
-                how,
-                time.monotonic() - started,
-                where,
-            )
+                child.run(claimed, event, max_work_duration=claimed.max_work_duration)
         except Exception:
-            logger.exception("Reporting job %s failed; its lease will expire and it will be retried.", claimed.id)
+            logger.exception(
+                "Reporting job %s failed; its lease will expire and it will be retried.",
+                claimed.id,
+                extra=job_fields(claimed),
+            )
             connections[self.using].close()
         finally:
             took = time.monotonic() - started

@@ -102,3 +102,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"django_jobs": {"handlers": ["console"], "level": "INFO"}},
 }
+
+if os.environ.get("DJANGO_JOBS_TEST_SPANS"):
+    import tests.otel_spans  # noqa: F401  # a worker subprocess's spans, appended to that file

@@ -6,10 +6,12 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
+from django.tasks.signals import task_started
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from django_jobs.metrics.worker import WorkerMetrics
+from django_jobs.models import Job
 from tests.conftest import drain, wait_until
 from tests.testapp import jobs
 
@@ -75,6 +77,27 @@ def test_pickup_counts_from_the_enqueue_when_run_after_is_earlier(metrics):
     jobs.add.using(run_after=timezone.now() - timedelta(hours=1)).enqueue(1, 2)
     drain()
     assert value(metrics, "django_jobs_pickup_seconds_sum", queue="default") < 60
+
+
+@pytest.fixture
+def due_ats():
+    """The ``due_at`` each task_started signal carried, by job id."""
+    seen = {}
+
+    def receiver(sender, task_result, due_at=None, **kwargs):
+        seen[task_result.id] = due_at
+
+    task_started.connect(receiver, weak=False, dispatch_uid="test-due-at")
+    yield seen
+    task_started.disconnect(dispatch_uid="test-due-at")
+
+
+def test_task_started_carries_when_the_job_became_due_so_pickup_needs_no_query(due_ats):
+    """The worker knows it from its claim: the pickup histogram reads no row per attempt."""
+    later = timezone.now() + timedelta(milliseconds=300)
+    job_id = jobs.add.using(run_after=later).enqueue(1, 2).id
+    wait_until(lambda: drain() or job_id in due_ats, timeout=10)
+    assert due_ats[job_id] == Job.objects.get(pk=job_id).run_after
 
 
 def free_port():

@@ -96,3 +96,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+if os.environ.get("BENCH_OTEL") == "noop":
+    import bench.otel_noop  # noqa: F401  # spans recorded by the SDK, dropped by the exporter

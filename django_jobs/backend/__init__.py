@@ -12,7 +12,7 @@ from django.apps import apps
 from django.core import checks
 from django.db import transaction
 
-from .. import limits, queue
+from .. import limits, queue, tracing
 from ..compat import BaseTaskBackend, task_enqueued
 from ..conf import Options
 from ..exceptions import InvalidJobType, QueueNotFound
@@ -86,8 +86,10 @@ class DatabaseBackend(BaseTaskBackend):
         return build_job(self, task, args, kwargs)
 
     def enqueue(self, task, args, kwargs):
-        built = build_job(self, task, args, kwargs)
-        return self._announce(task, queue.insert(built, using=self.database))
+        with tracing.enqueue_span(task.queue_name, task.module_path) as span:
+            enqueued = queue.insert(build_job(self, task, args, kwargs), using=self.database)
+            tracing.sent(span, enqueued.job.pk)
+        return self._announce(task, enqueued)
 
     def enqueue_many(self, calls):
         """
@@ -102,7 +104,14 @@ class DatabaseBackend(BaseTaskBackend):
                 raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
             self.validate_task(task)
             check_registered(task)
-        with transaction.atomic(using=self.database):
+        queues = {task.queue_name for task, _args, _kwargs in calls}
+        paths = {task.module_path for task, _args, _kwargs in calls}
+        with (
+            tracing.enqueue_span(
+                queues.pop() if len(queues) == 1 else None, paths.pop() if len(paths) == 1 else None, count=len(calls)
+            ),
+            transaction.atomic(using=self.database),
+        ):
             func_ids: dict[str, int] = {}  # one FuncMap look-up per function, not per job
             built = [
                 build_job(self, task, args, kwargs, func_ids=func_ids, task_checked=True)

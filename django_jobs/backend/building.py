@@ -7,7 +7,7 @@ Nothing is written here; the queue service inserts what this builds.
 from django.db import router
 from django.db.models.functions import Now
 
-from .. import limits
+from .. import limits, tracing
 from ..arguments import as_json
 from ..exceptions import InvalidJobArguments, InvalidJobType
 from ..models import Job
@@ -51,6 +51,7 @@ def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False)
         args=as_json(list(args), "args", max_bytes=options.MAX_ARGUMENTS_BYTES),
         kwargs=as_json(dict(kwargs), "kwargs", max_bytes=options.MAX_ARGUMENTS_BYTES),
         priority=task.priority,
+        trace_context=tracing.current_context(),  # the enqueue's span, or the attempt enqueuing it
     )
     max_attempts = options.MAX_ATTEMPTS
     max_work = options.MAX_WORK_DURATION

@@ -45,6 +45,15 @@ class ClaimedJob:
     func_path: str = ""
     #: Why the stored arguments could not be read (a row edited by hand), if they could not.
     bad_arguments: str | None = None
+    #: The job's W3C trace context (``tracing``), None when its enqueue was not traced.
+    trace_context: dict | None = None
+    #: When the job was due to run (its run_after as claimed).
+    run_after: datetime | None = None
+
+    @property
+    def due_at(self) -> datetime:
+        """When the job became due: the later of its enqueue and its run_after."""
+        return self.enqueued_at if self.run_after is None else max(self.enqueued_at, self.run_after)
 
 
 #: An attempt with a max_work_duration holds its lease this much longer, so
@@ -90,6 +99,8 @@ CLAIM_COLUMNS = (
     "attempts_left",
     "max_work_duration",
     "coalesce_key",
+    "trace_context",
+    "run_after",
 )
 
 
@@ -246,7 +257,12 @@ class DatabaseOps:
                     except ValueError as e:
                         values["bad_arguments"] = f"stored {name} are not valid JSON: {e}"
                         values[name] = [] if name == "args" else {}
-            for name in ("enqueued_at", "started_at", "last_attempted_at"):
+            if isinstance(values["trace_context"], (str, bytes)):
+                try:
+                    values["trace_context"] = json.loads(values["trace_context"])
+                except ValueError:
+                    values["trace_context"] = None  # edited by hand: the attempt is traced on its own
+            for name in ("enqueued_at", "started_at", "last_attempted_at", "run_after"):
                 values[name] = self.from_db_datetime(values[name])
             values["max_work_duration"] = self._duration(values["max_work_duration"])
             claimed.append(ClaimedJob(worker_id=worker_id, **values))

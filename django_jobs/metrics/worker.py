@@ -69,7 +69,7 @@ class WorkerMetrics:
             self._started[task_result.id] = (time.monotonic(), len(task_result.errors))
             while len(self._started) > MAX_IN_FLIGHT:
                 del self._started[next(iter(self._started))]
-        waited = self._pickup(task_result)
+        waited = self._pickup(task_result, kwargs.get("due_at"))
         if waited is not None:
             self.pickup.labels(task_result.task.queue_name).observe(waited)
 
@@ -83,17 +83,21 @@ class WorkerMetrics:
             self.run.labels(task.queue_name, task.module_path).observe(time.monotonic() - started[0])
 
     @staticmethod
-    def _pickup(task_result):
-        """Seconds from due to start, on the database's clock: one primary-key read of the job."""
+    def _pickup(task_result, due=None):
+        """
+        Seconds from due to start, on the database's clock: ``due`` as django_jobs'
+        worker sends it with ``task_started``, else one primary-key read of the job.
+        """
         database = getattr(task_backends[task_result.backend], "database", None)
         if database is None:  # not a django_jobs backend
             return None
-        due = (
-            Job.objects.using(database)
-            .filter(pk=task_result.id)
-            .values_list(Greatest(F("enqueued_at"), F("run_after")), flat=True)
-            .first()
-        )
+        if due is None:
+            due = (
+                Job.objects.using(database)
+                .filter(pk=task_result.id)
+                .values_list(Greatest(F("enqueued_at"), F("run_after")), flat=True)
+                .first()
+            )
         if due is None or task_result.started_at is None:
             return None
         return max((task_result.started_at - due).total_seconds(), 0.0)

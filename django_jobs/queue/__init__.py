@@ -9,7 +9,7 @@ attempt ended. One module per concern:
 
 - ``enqueue``: writing new jobs (one, or many in one statement);
 - ``claims``: claiming due jobs, leases, batched completion;
-- ``reports``: how an attempt ended (complete, fail, decline, release);
+- ``reports``: how an attempt ended (complete, fail, decline, release), its lines while it runs;
 - ``maintenance``: the scheduler's rescue, expiry and pruning;
 - ``workers``: the worker registry, and rescuing the attempts of dead workers;
 - ``operations``: what operators do (cancel, retry, run now, pause);
@@ -32,13 +32,14 @@ from .functions import func_id, func_paths
 from .maintenance import delete_jobs, expire_overdue, prune, rescue_expired
 from .operations import cancel, pause, resume, retry, run_now
 from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
-from .reports import complete, decline, fail, release
+from .reports import add_logs, complete, decline, fail, release
 from .workers import beat, live_workers, register, request_stop, rescue_dead_workers, sign_off
 
 __all__ = [
     "Enqueued",
     "ErrorInfo",
     "add_and_claim",
+    "add_logs",
     "beat",
     "cancel",
     "cancelled_among",

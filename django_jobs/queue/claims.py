@@ -131,6 +131,8 @@ def add_and_claim(job, *, worker_id, lease, using):
         attempts_left=job.attempts_left,
         max_work_duration=job.max_work_duration,
         coalesce=job.coalesce,
+        trace_context=job.trace_context,
+        run_after=job.run_after,
         func_path=FuncMap.objects.using(using).get(pk=job.func_id).path,
     )
 

@@ -5,6 +5,7 @@ that was cancelled or taken back meanwhile writes nothing (JobNotClaimed).
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -12,6 +13,7 @@ from django.db.models.functions import Now
 
 from ..exceptions import JobNotClaimed, WorkerLost
 from ..models import Job, JobLog, JobRun
+from ..states import JobState
 from ..transitions import COMPLETE, DECLINE, FAIL, RELEASE, RETRY_LATER
 from .enqueue import insert_many
 from .errors import ErrorInfo, storable
@@ -36,15 +38,44 @@ def _finish_attempt(claimed, transition, job_values, *, using, error=None, exit_
             run_id = (
                 JobRun.objects.using(using).values_list("pk", flat=True).get(job_id=claimed.id, attempt=claimed.attempt)
             )
-            JobLog.objects.using(using).bulk_create(
-                [
-                    JobLog(run_id=run_id, created_at=at, level=level, logger=storable(name), message=storable(msg))
-                    for at, level, name, msg in logs
-                ]
-            )
+            _store_lines(run_id, logs, using)
         if then is not None:
             then()
     return transition
+
+
+def _store_lines(run_id, logs, using):
+    JobLog.objects.using(using).bulk_create(
+        [
+            JobLog(run_id=run_id, created_at=at, level=level, logger=storable(name), message=storable(msg))
+            for at, level, name, msg in logs
+        ]
+    )
+
+
+def add_logs(claimed, logs, *, using):
+    """
+    Store lines an attempt logged while it still runs (the worker's log
+    flusher), so that they can be read before it ends. Only while the attempt
+    holds its job: returns False, storing nothing, once it was cancelled,
+    taken back or recorded. Lines stored stay, whatever becomes of the attempt.
+    """
+    run_id = (
+        JobRun.objects.using(using)
+        .filter(
+            job_id=claimed.id,
+            attempt=claimed.attempt,
+            job__attempts=claimed.attempt,
+            job__worker_id=claimed.worker_id,
+            job__state=JobState.RUNNING,
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if run_id is None:
+        return False
+    _store_lines(run_id, logs, using)
+    return True
 
 
 def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), using):
@@ -64,15 +95,21 @@ def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), 
     )
 
 
-def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), using):
+def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), trace_context=None, using):
     """
     Record a failed attempt. With ``retry_in`` seconds and attempts left the
-    job goes back to ready after that delay (``RETRY_LATER``); otherwise it
-    fails for good (``FAIL``). Returns the transition applied.
+    job goes back to ready after that delay (``RETRY_LATER``), with
+    ``trace_context`` (when given: its next attempt's span links to this one);
+    otherwise it fails for good (``FAIL``). Returns the transition applied.
     """
     if retry_in is not None and claimed.attempts_left > 0:
         transition = RETRY_LATER
-        values = {"run_after": Now() + timedelta(seconds=retry_in), "worker_id": None, "grabbed_until": None}
+        values: dict[str, Any] = {
+            "run_after": Now() + timedelta(seconds=retry_in),
+            "worker_id": None,
+            "grabbed_until": None,
+            "trace_context": F("trace_context") if trace_context is None else trace_context,
+        }
     else:
         transition = FAIL
         values = {**finishing(), "exit_status": exit_status}

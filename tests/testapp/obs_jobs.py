@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import threading
+import time
 
 from django_jobs.compat import task
 
@@ -26,3 +27,15 @@ def waits_for_the_test():
 async def prints_from_to_thread():
     await asyncio.to_thread(print, "printed off-thread")
     return 1
+
+
+@task(takes_context=True)
+def logs_then_waits_for_cancel(context, seconds=20):
+    """Logs and prints a line, then runs until cancelled (or ``seconds`` pass)."""
+    logger.warning("first line, logged")
+    print("second line, printed", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        context.raise_if_cancelled()
+        time.sleep(0.02)
+    return "not cancelled"
