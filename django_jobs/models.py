@@ -291,6 +291,7 @@ class Worker(models.Model):
 
     class Meta:
         verbose_name = _("worker")
+        permissions = [("stop_worker", "Can ask workers to stop gracefully")]
         indexes = [
             models.Index(
                 fields=["last_heartbeat"],

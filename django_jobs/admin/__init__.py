@@ -6,6 +6,7 @@ fixes it. Every change (cancel, retry, run now, delete, pause) goes through
 One module per concept: ``jobs`` (the job list and a job's page), ``actions``
 (cancel, retry, run now, delete), ``dashboard`` (the queues page and pausing),
 ``functions`` (the job functions page), ``logs`` (the log lines page),
+``workers`` (the worker registry and stopping workers),
 ``filters``, ``paginator`` and ``display`` (formatting); ``base`` (what every
 page shares: the jobs' database, only its own filters) and ``backends``
 (which database and queues TASKS configures). This module registers the
@@ -14,13 +15,15 @@ pages with Django's admin site.
 
 from django.contrib import admin
 
-from ..models import FuncMap, Job, JobLog
+from ..models import FuncMap, Job, JobLog, Worker
 from .functions import FuncMapAdmin
 from .jobs import JobAdmin
 from .logs import JobLogAdmin
+from .workers import WorkerAdmin
 
-__all__ = ["FuncMapAdmin", "JobAdmin", "JobLogAdmin"]
+__all__ = ["FuncMapAdmin", "JobAdmin", "JobLogAdmin", "WorkerAdmin"]
 
 admin.site.register(Job, JobAdmin)
 admin.site.register(FuncMap, FuncMapAdmin)
 admin.site.register(JobLog, JobLogAdmin)
+admin.site.register(Worker, WorkerAdmin)

@@ -18,12 +18,11 @@ from ..models import Job, QueueState
 from ..states import JobState
 from .backends import configured_queues
 from .display import changelist_url, compact_duration, relative
+from .workers import status_badge
 
 #: The dashboard's throughput window, and the width of one bar of its charts.
 WINDOW = timedelta(hours=1)
 BUCKET = timedelta(minutes=1)
-#: Idle workers are seen through this many latest attempts.
-RECENT_RUNS = 1000
 #: Auto-refresh periods the dashboard offers (seconds).
 REFRESH_CHOICES = (5, 30)
 
@@ -112,10 +111,12 @@ def dashboard_view(model_admin, request):
     seen = [
         {
             "worker": w,
+            "status": status_badge(w),
             "heartbeat": relative(w.last_heartbeat, now),
-            "started": relative(w.last_started, now),
+            "started": relative(w.started_at, now),
+            "ended": relative(w.stopped_at, now),
         }
-        for w in stats.workers(using, recent_runs=RECENT_RUNS)
+        for w in stats.workers(using)
     ]
     refresh = request.GET.get("refresh")
     refresh = int(refresh) if refresh and refresh.isdigit() and int(refresh) in REFRESH_CHOICES else None
@@ -129,7 +130,7 @@ def dashboard_view(model_admin, request):
         "total_chart": bar_chart(totals, width=720, height=90),
         "workers": seen,
         "can_pause": can_pause(request),
-        "recent_runs": RECENT_RUNS,
+        "ended_minutes": int(stats.RECENTLY_ENDED.total_seconds() // 60),
         "refresh": refresh,
         "refresh_choices": REFRESH_CHOICES,
         "window_minutes": int(WINDOW.total_seconds() // 60),
