@@ -30,7 +30,8 @@ class ScheduleForm(forms.ModelForm):
         fields = ("name", "task", "cron", "timezone", "args", "kwargs", "queue_name", "priority", "enabled")
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         # An empty JSON field: no arguments.
         if cleaned.get("args") is None and "args" not in self.errors:
             cleaned["args"] = []
