@@ -10,9 +10,10 @@ an index serves, and a page costs a fixed number of queries (docs/admin.md).
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.urls import path
 from django.utils import timezone
@@ -25,7 +26,7 @@ from ..models import JobLog, JobRun
 from ..redaction import displayed
 from ..states import JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
-from . import dashboard
+from . import dashboard, search
 from .actions import JobActionsAdmin
 from .display import compact_duration, moment, pretty_json, relative, state_badge
 from .filters import EnqueuedDateFilter, FinishedDateFilter, FunctionFilter, QueueFilter
@@ -77,7 +78,10 @@ class JobAdmin(JobActionsAdmin):
         }
     )
     search_fields = ("=id", "=uniqkey", "=coalesce")
-    search_help_text = _("A job id, or a job's exact uniqkey or coalesce value.")
+    search_help_text = _(
+        "A job id, or a job's exact uniqkey or coalesce value; args:<value> for a positional argument, "
+        "kwargs:<name>=<value> for a keyword argument (never matches jobs whose arguments are redacted)."
+    )
     ordering = ("-id",)
     sortable_by = ("id",)
     list_per_page = 100
@@ -127,6 +131,12 @@ class JobAdmin(JobActionsAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
+        if search.is_argument_search(term):
+            try:
+                return search.search_arguments(queryset, term, self.using), False
+            except ValidationError as e:
+                messages.error(request, e.messages[0])
+                return queryset.none(), False
         match = queryset.filter(uniqkey=term) | queryset.filter(coalesce=term)
         if term.isdigit() and len(term) < 19:
             match |= queryset.filter(pk=int(term))
