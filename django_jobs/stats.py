@@ -143,7 +143,7 @@ def throughput(using, since, bucket=timedelta(minutes=5), queues=None):
     """
     starts = bucket_starts(since, bucket)
     width = bucket.total_seconds()
-    kind = "minute" if width >= 60 and width % 60 == 0 else "second"
+    kind = "hour" if width % 3600 == 0 else "minute" if width % 60 == 0 else "second"
     jobs = Job.objects.using(using).order_by()
     if queues is not None:
         queues = list(queues)

@@ -26,7 +26,7 @@ from ..models import JobLog, JobRun
 from ..redaction import displayed
 from ..states import JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
-from . import dashboard, search
+from . import dashboard, live, search
 from .actions import JobActionsAdmin
 from .display import compact_duration, moment, pretty_json, relative, state_badge
 from .filters import EnqueuedDateFilter, FinishedDateFilter, FunctionFilter, QueueFilter
@@ -293,6 +293,11 @@ class JobAdmin(JobActionsAdmin):
                 "dashboard/",
                 wrap(lambda request: dashboard.dashboard_view(self, request)),
                 name="django_jobs_dashboard",
+            ),
+            path(
+                "dashboard/data/",
+                wrap(lambda request: live.data_view(self, request)),
+                name="django_jobs_dashboard_data",
             ),
             path(
                 "dashboard/pause/",
