@@ -127,7 +127,7 @@ class JobAdmin(JobActionsAdmin):
         return JobChangeList
 
     def get_search_results(self, request, queryset, search_term):
-        """The whole term, stripped, matched exactly: an id, a uniqkey or a coalesce value."""
+        """An id, an exact uniqkey or coalesce value, or an argument (args:…, kwargs:…=…; see admin.search)."""
         term = search_term.strip()
         if not term:
             return queryset, False
