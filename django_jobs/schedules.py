@@ -90,6 +90,8 @@ class DatabaseSchedules:
 
     def __init__(self, using):
         self.using = using
+        #: Problems already logged, so a broken schedule is logged once, not at every tick.
+        self.reported = set()
 
     def run(self, now=None):
         """One tick: enqueue the due occurrences of enabled schedules, skip those of disabled ones."""
@@ -107,7 +109,9 @@ class DatabaseSchedules:
             try:
                 entry = entry_of(schedule)
             except EntryError as e:
-                logger.error("Ignoring %s", e)
+                if str(e) not in self.reported:
+                    self.reported.add(str(e))
+                    logger.error("Ignoring %s", e)
                 continue
             if backend_database(entry) != self.using:
                 continue  # its jobs live in another database: that database's leader runs it

@@ -98,6 +98,13 @@ class TestTicks:
         assert tick(at(12, 10, 1)) == 1
         assert "Schedule 'broken'" in caplog.text
 
+    def test_a_broken_schedule_is_logged_once_not_at_every_tick(self, caplog):
+        nightly(name="broken", task="tests.testapp.jobs.no_such_task")
+        schedules = DatabaseSchedules("default")
+        for second in range(3):
+            schedules.run(now=at(12, 0, second))
+        assert caplog.text.count("Schedule 'broken'") == 1
+
 
 # -- the admin -------------------------------------------------------------------------------
 
