@@ -260,6 +260,40 @@ class RecurringState(models.Model):
         return f"{self.name} (last {self.last_occurrence.isoformat()})"
 
 
+class Schedule(models.Model):
+    """
+    A recurring job stored in the database, edited in the admin: like an entry
+    of ``OPTIONS['RECURRING']`` (same cron, timezone and occurrence rules), but
+    changed without a deploy. The scheduler leader reads the table at every
+    tick, so a change takes effect within one SCHEDULER_INTERVAL.
+    """
+
+    #: Its RecurringState (and uniqkeys) are named ``schedule:<name>``, within RecurringState's 200 characters.
+    name = models.CharField(max_length=191, unique=True)
+    task = models.CharField(max_length=255, help_text=_("Dotted path of the task, e.g. myapp.tasks.send_report."))
+    cron = models.CharField(
+        max_length=100, help_text=_("Five fields (minute hour day month weekday), a sixth for seconds: '0 3 * * *'.")
+    )
+    timezone = models.CharField(
+        max_length=64, blank=True, help_text=_("IANA name such as 'Europe/Paris'; empty: TIME_ZONE.")
+    )
+    args = models.JSONField(default=list, blank=True, help_text=_("A JSON list."))
+    kwargs = models.JSONField(default=dict, blank=True, help_text=_("A JSON object."))
+    queue_name = models.CharField(max_length=100, blank=True, help_text=_("Empty: the task's own queue."))
+    priority = models.IntegerField(null=True, blank=True, help_text=_("Empty: the task's own priority."))
+    enabled = models.BooleanField(default=True, help_text=_("Occurrences while disabled are skipped."))
+    #: When the scheduler last enqueued one of its occurrences, and its next occurrence (as of the last tick).
+    last_run = models.DateTimeField(null=True, blank=True)
+    next_run = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("schedule")
+        permissions = [("run_schedule", "Can run schedules now")]
+
+    def __str__(self):
+        return self.name
+
+
 class WorkerState(models.TextChoices):
     RUNNING = "running", _("Running")
     STOPPING = "stopping", _("Stopping")
@@ -294,6 +328,7 @@ class Worker(models.Model):
 
     class Meta:
         verbose_name = _("worker")
+        permissions = [("stop_worker", "Can ask workers to stop gracefully")]
         indexes = [
             models.Index(
                 fields=["last_heartbeat"],

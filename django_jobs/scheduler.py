@@ -11,6 +11,7 @@ from django.db import connections
 from . import queue
 from .db import get_ops
 from .recurring import Recurring
+from .schedules import DatabaseSchedules
 
 logger = logging.getLogger("django_jobs.scheduler")
 
@@ -29,6 +30,8 @@ class Scheduler:
         self.leading_since = 0.0
         #: Recurring jobs (OPTIONS['RECURRING']) of every backend in this database.
         self.recurring = Recurring(using)
+        #: Schedules stored in the database (the Schedule table), read again at every tick.
+        self.schedules = DatabaseSchedules(using)
 
     def tick(self):
         now = time.monotonic()
@@ -60,6 +63,7 @@ class Scheduler:
         if rescued:
             logger.warning("Took back %d job(s) whose lease expired.", rescued)
         self.recurring.run()
+        self.schedules.run()
         expired = queue.expire_overdue(using=self.using)
         if expired:
             logger.info("%d job(s) expired before anyone started them.", expired)

@@ -13,7 +13,7 @@ docs/admin.md gives the figures.
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import (
     Count,
@@ -28,17 +28,14 @@ from django.db.models import (
 from django.db.models.functions import Now, Trunc
 from django.utils import timezone
 
-from .compat import InvalidTaskBackend, task_backends
-from .conf import Options
 from .db import get_ops
-from .models import FuncMap, Job, JobRun
+from .models import FuncMap, Job, JobRun, Worker, WorkerState
 from .states import FINISHED_STATES, JobState
 
 __all__ = [
     "Bucket",
     "FunctionStats",
     "QueueStats",
-    "WorkerStats",
     "estimated_count",
     "function_stats",
     "queue_stats",
@@ -146,7 +143,7 @@ def throughput(using, since, bucket=timedelta(minutes=5), queues=None):
     """
     starts = bucket_starts(since, bucket)
     width = bucket.total_seconds()
-    kind = "minute" if width >= 60 and width % 60 == 0 else "second"
+    kind = "hour" if width % 3600 == 0 else "minute" if width % 60 == 0 else "second"
     jobs = Job.objects.using(using).order_by()
     if queues is not None:
         queues = list(queues)
@@ -173,89 +170,21 @@ def throughput(using, since, bucket=timedelta(minutes=5), queues=None):
 # -- workers ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WorkerStats:
-    """
-    A worker as the job tables show it. There is no worker table: a worker is
-    seen through the jobs it holds (their leases, renewed by its heartbeat) and
-    the attempts it started.
-    """
-
-    worker_id: str
-    #: Jobs it holds now, and their queues.
-    running: int = 0
-    queues: tuple = ()
-    #: When it last renewed a lease: the latest lease's end minus LEASE_SECONDS.
-    #: None if it holds no job.
-    last_heartbeat: datetime | None = None
-    #: True if even its latest lease has run out: it stopped renewing (died or hangs).
-    lease_expired: bool = False
-    #: When it started its latest attempt among the ``recent_runs`` latest attempts.
-    last_started: datetime | None = None
+#: Workers that stopped or were found gone within this long are still listed.
+RECENTLY_ENDED = timedelta(hours=1)
 
 
-def _lease_of(backend):
+def workers(using, *, ended_within=RECENTLY_ENDED):
     """
-    The lease of the TASKS backend named ``backend``: that of its options if it
-    is a django_jobs backend (it has ``job_options``), else the default.
+    The worker registry as operators read it: every live worker (running or
+    stopping), then those that stopped or were found gone within
+    ``ended_within``, latest first. One query on the Worker table.
     """
-    try:
-        options = getattr(task_backends[backend], "job_options", None)
-    except InvalidTaskBackend:  # a backend gone from TASKS
-        options = None
-    if isinstance(options, Options):
-        return options.lease
-    return timedelta(seconds=Options.LEASE_SECONDS)  # gone, or not ours
-
-
-def workers(using, *, recent_runs=1000):
-    """
-    WorkerStats for each worker holding a running job or having started one of
-    the ``recent_runs`` latest attempts, busiest first. Two queries, each bounded:
-    the running jobs (``django_jobs_lease_idx``), and the latest JobRuns by id.
-    """
-    now = timezone.now()
-    seen: dict[str, dict[str, Any]] = {}
-    holding = (
-        Job.objects.using(using)
-        .order_by()
-        .filter(state=JobState.RUNNING, worker_id__isnull=False)
-        .values("worker_id", "backend", "queue_name")
-        .annotate(n=Count("pk"), lease_left=Max(ExpressionWrapper(F("grabbed_until") - Now(), DurationField())))
+    return list(
+        Worker.objects.using(using)
+        .filter(Q(status__in=[WorkerState.RUNNING, WorkerState.STOPPING]) | Q(stopped_at__gte=Now() - ended_within))
+        .order_by(F("stopped_at").desc(nulls_first=True), "-started_at", "worker_id")
     )
-    for row in holding:
-        worker_id = cast(str, row["worker_id"])  # not NULL: filtered above
-        worker = seen.setdefault(worker_id, {"running": 0, "queues": set(), "heartbeat_ago": None})
-        worker["running"] += row["n"]
-        worker["queues"].add(row["queue_name"])
-        if row["lease_left"] is not None:
-            ago = _lease_of(row["backend"]) - row["lease_left"]
-            if worker["heartbeat_ago"] is None or ago < worker["heartbeat_ago"]:
-                worker["heartbeat_ago"] = ago
-                worker["lease_expired"] = row["lease_left"] < timedelta(0)
-    latest = JobRun.objects.using(using).order_by("-pk").values("pk")[:recent_runs]
-    started = (
-        JobRun.objects.using(using)
-        .order_by()
-        .filter(pk__in=Subquery(latest))
-        .values("worker_id")
-        .annotate(last=Max("started_at"))
-    )
-    for run in started:
-        seen.setdefault(run["worker_id"], {"running": 0, "queues": set(), "heartbeat_ago": None})["last"] = run["last"]
-    result = [
-        WorkerStats(
-            worker_id=worker_id,
-            running=w["running"],
-            queues=tuple(sorted(w["queues"])),
-            last_heartbeat=None if w["heartbeat_ago"] is None else now - w["heartbeat_ago"],
-            lease_expired=w.get("lease_expired", False),
-            last_started=w.get("last"),
-        )
-        for worker_id, w in seen.items()
-    ]
-    oldest = datetime.min.replace(tzinfo=UTC)
-    return sorted(result, key=lambda w: (-w.running, -(w.last_started or oldest).timestamp(), w.worker_id))
 
 
 # -- functions ---------------------------------------------------------------------------------

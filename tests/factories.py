@@ -1,6 +1,6 @@
 import factory
 
-from django_jobs.models import FuncMap, Job, JobRun
+from django_jobs.models import FuncMap, Job, JobRun, Worker
 
 
 class FuncMapFactory(factory.django.DjangoModelFactory):
@@ -28,3 +28,16 @@ class JobRunFactory(factory.django.DjangoModelFactory):
     job = factory.SubFactory(JobFactory)
     attempt = 1
     worker_id = "factory-worker"
+
+
+class WorkerFactory(factory.django.DjangoModelFactory):
+    """A row of the worker registry, live unless told otherwise."""
+
+    class Meta:
+        model = Worker
+
+    worker_id = factory.Sequence(lambda n: f"host-a:{1000 + n}:w{n}")
+    host = "host-a"
+    pid = factory.Sequence(lambda n: 1000 + n)
+    queues = factory.LazyFunction(list)
+    concurrency = 8

@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_jobs import queue, stats
-from django_jobs.models import Job
+from django_jobs.models import Job, WorkerState
 from django_jobs.states import JobState, RunOutcome
-from tests.factories import JobFactory, JobRunFactory
+from tests.factories import JobFactory, JobRunFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -75,25 +75,17 @@ def test_throughput_counts_succeeded_and_failed_jobs_per_bucket_and_queue():
     assert list(stats.throughput("default", now - timedelta(hours=1))) == ["default", "emails"]
 
 
-def test_workers_are_seen_through_their_leases_and_latest_attempts():
+def test_workers_come_from_the_registry_live_ones_first_then_those_ended_lately():
     now = timezone.now()
-    busy = JobFactory(
-        state=JobState.RUNNING, worker_id="busy", grabbed_until=now + timedelta(seconds=20), queue_name="emails"
-    )
-    JobFactory(state=JobState.RUNNING, worker_id="busy", grabbed_until=now + timedelta(seconds=5))
-    JobFactory(state=JobState.RUNNING, worker_id="dead", grabbed_until=now - timedelta(seconds=50))
-    JobRunFactory(job=busy, worker_id="busy")
-    JobRunFactory(job=JobFactory(state=JobState.SUCCEEDED), worker_id="idle", outcome=RunOutcome.SUCCEEDED)
+    WorkerFactory(worker_id="idle", running=0, started_at=now - timedelta(minutes=1))
+    WorkerFactory(worker_id="stopping", status=WorkerState.STOPPING, started_at=now - timedelta(minutes=2))
+    WorkerFactory(worker_id="stopped", status=WorkerState.STOPPED, stopped_at=now - timedelta(minutes=5))
+    WorkerFactory(worker_id="gone", status=WorkerState.GONE, stopped_at=now - timedelta(minutes=1))
+    WorkerFactory(worker_id="old", status=WorkerState.STOPPED, stopped_at=now - timedelta(hours=2))
     with CaptureQueriesContext(connection) as queries:
-        seen = {w.worker_id: w for w in stats.workers("default")}
-    assert len(queries) == 2
-    assert list(seen) == ["busy", "dead", "idle"]  # busiest first
-    assert seen["busy"].running == 2 and seen["busy"].queues == ("default", "emails")
-    # LEASE_SECONDS is 30: a lease ending in 20s was renewed about 10s ago.
-    assert timedelta(seconds=8) < now - seen["busy"].last_heartbeat < timedelta(seconds=13)
-    assert not seen["busy"].lease_expired and seen["busy"].last_started is not None
-    assert seen["dead"].lease_expired and seen["dead"].last_started is None
-    assert seen["idle"].running == 0 and seen["idle"].last_heartbeat is None and seen["idle"].last_started
+        seen = [w.worker_id for w in stats.workers("default")]
+    assert len(queries) == 1
+    assert seen == ["idle", "stopping", "gone", "stopped"]  # live (latest started first), then latest ended
 
 
 def test_function_stats_counts_live_and_failed_jobs_and_finds_the_latest_failure():

@@ -18,12 +18,9 @@ from ..models import Job, QueueState
 from ..states import JobState
 from .backends import configured_queues
 from .display import changelist_url, compact_duration, relative
+from .live import RANGES, figures, range_of
+from .workers import status_badge
 
-#: The dashboard's throughput window, and the width of one bar of its charts.
-WINDOW = timedelta(hours=1)
-BUCKET = timedelta(minutes=1)
-#: Idle workers are seen through this many latest attempts.
-RECENT_RUNS = 1000
 #: Auto-refresh periods the dashboard offers (seconds).
 REFRESH_CHOICES = (5, 30)
 
@@ -31,7 +28,7 @@ REFRESH_CHOICES = (5, 30)
 # -- the throughput chart ----------------------------------------------------------------------
 
 
-def bar_chart(buckets, *, width, height, now=None):
+def bar_chart(buckets, *, width, height, now=None, time_format="%H:%M"):
     """
     Geometry of a stacked bar chart (succeeded below, failed on top) as a
     server-rendered SVG draws it: no script, no CDN.
@@ -42,7 +39,7 @@ def bar_chart(buckets, *, width, height, now=None):
     for i, b in enumerate(buckets):
         ok_height = height * b.succeeded / peak if peak else 0
         failed_height = height * b.failed / peak if peak else 0
-        start = timezone.localtime(b.start).strftime("%H:%M")
+        start = timezone.localtime(b.start).strftime(time_format)
         bars.append(
             {
                 "x": round(i * step + step * 0.1, 2),
@@ -60,7 +57,7 @@ def bar_chart(buckets, *, width, height, now=None):
         "height": height,
         "bars": bars,
         "peak": peak,
-        "first": timezone.localtime(buckets[0].start).strftime("%H:%M") if buckets else "",
+        "first": timezone.localtime(buckets[0].start).strftime(time_format) if buckets else "",
         "succeeded": sum(b.succeeded for b in buckets),
         "failed": sum(b.failed for b in buckets),
     }
@@ -75,16 +72,17 @@ def can_pause(request):
 
 
 def dashboard_view(model_admin, request):
-    """Per queue: counts by state, the last hour's throughput, the oldest due job; and the workers."""
+    """Per queue: counts by state, the throughput over a range (1h, 24h, 7d), the oldest due job; and the workers."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     using = model_admin.using
     now = timezone.now()
-    counts = {s.name: s for s in stats.queue_stats(using)}
-    paused = queue.paused_queues(using=using)
-    configured = configured_queues(using)
-    names = sorted(set(counts) | configured | paused)
-    flow = stats.throughput(using, now - WINDOW, BUCKET, queues=names)
+    try:
+        range_name, window, bucket = range_of(request)
+    except ValueError as e:
+        return HttpResponseBadRequest(str(e))
+    time_format = "%a %H:%M" if window > timedelta(days=1) else "%H:%M"
+    counts, paused, configured, names, flow = figures(using, window, bucket, now)
     totals = [
         stats.Bucket(
             start=column[0].start, succeeded=sum(b.succeeded for b in column), failed=sum(b.failed for b in column)
@@ -94,7 +92,7 @@ def dashboard_view(model_admin, request):
     rows = []
     for name in names:
         s = counts.get(name) or stats.QueueStats(name=name)
-        chart = bar_chart(flow[name], width=120, height=24)
+        chart = bar_chart(flow[name], width=120, height=24, time_format=time_format)
         rows.append(
             {
                 "stats": s,
@@ -112,10 +110,12 @@ def dashboard_view(model_admin, request):
     seen = [
         {
             "worker": w,
+            "status": status_badge(w),
             "heartbeat": relative(w.last_heartbeat, now),
-            "started": relative(w.last_started, now),
+            "started": relative(w.started_at, now),
+            "ended": relative(w.stopped_at, now),
         }
-        for w in stats.workers(using, recent_runs=RECENT_RUNS)
+        for w in stats.workers(using)
     ]
     refresh = request.GET.get("refresh")
     refresh = int(refresh) if refresh and refresh.isdigit() and int(refresh) in REFRESH_CHOICES else None
@@ -126,13 +126,15 @@ def dashboard_view(model_admin, request):
         "opts": model_admin.opts,
         "app_label": model_admin.opts.app_label,
         "rows": rows,
-        "total_chart": bar_chart(totals, width=720, height=90),
+        "total_chart": bar_chart(totals, width=720, height=90, time_format=time_format),
         "workers": seen,
         "can_pause": can_pause(request),
-        "recent_runs": RECENT_RUNS,
+        "ended_minutes": int(stats.RECENTLY_ENDED.total_seconds() // 60),
         "refresh": refresh,
         "refresh_choices": REFRESH_CHOICES,
-        "window_minutes": int(WINDOW.total_seconds() // 60),
+        "range": range_name,
+        "ranges": list(RANGES),
+        "data_url": reverse("admin:django_jobs_dashboard_data"),
         "generated_at": timezone.localtime(now),
     }
     request.current_app = model_admin.admin_site.name

@@ -10,8 +10,9 @@ an index serves, and a page costs a fixed number of queries (docs/admin.md).
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.urls import path
 from django.utils import timezone
@@ -24,7 +25,7 @@ from ..models import JobLog, JobRun
 from ..redaction import displayed
 from ..states import JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
-from . import dashboard
+from . import dashboard, live, search
 from .actions import JobActionsAdmin
 from .compat import ActionLocation
 from .display import compact_duration, moment, pretty_json, relative, state_badge
@@ -77,7 +78,10 @@ class JobAdmin(JobActionsAdmin):
         }
     )
     search_fields = ("=id", "=uniqkey", "=coalesce")
-    search_help_text = _("A job id, or a job's exact uniqkey or coalesce value.")
+    search_help_text = _(
+        "A job id, or a job's exact uniqkey or coalesce value; args:<value> for a positional argument, "
+        "kwargs:<name>=<value> for a keyword argument (never matches jobs whose arguments are redacted)."
+    )
     ordering = ("-id",)
     sortable_by = ("id",)
     list_per_page = 100
@@ -123,10 +127,16 @@ class JobAdmin(JobActionsAdmin):
         return JobChangeList
 
     def get_search_results(self, request, queryset, search_term):
-        """The whole term, stripped, matched exactly: an id, a uniqkey or a coalesce value."""
+        """An id, an exact uniqkey or coalesce value, or an argument (args:…, kwargs:…=…; see admin.search)."""
         term = search_term.strip()
         if not term:
             return queryset, False
+        if search.is_argument_search(term):
+            try:
+                return search.search_arguments(queryset, term, self.using), False
+            except ValidationError as e:
+                messages.error(request, e.messages[0])
+                return queryset.none(), False
         match = queryset.filter(uniqkey=term) | queryset.filter(coalesce=term)
         if term.isdigit() and len(term) < 19:
             match |= queryset.filter(pk=int(term))
@@ -283,6 +293,11 @@ class JobAdmin(JobActionsAdmin):
                 "dashboard/",
                 wrap(lambda request: dashboard.dashboard_view(self, request)),
                 name="django_jobs_dashboard",
+            ),
+            path(
+                "dashboard/data/",
+                wrap(lambda request: live.data_view(self, request)),
+                name="django_jobs_dashboard_data",
             ),
             path(
                 "dashboard/pause/",

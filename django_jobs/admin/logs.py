@@ -3,16 +3,38 @@
 import logging
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from ..models import FuncMap
 from .base import JobsDatabaseAdmin
 from .paginator import EstimatedCountPaginator
 
 
+class LogFunctionFilter(admin.SimpleListFilter):
+    """The lines logged by jobs of one function (the choices: one query of the small FuncMap table)."""
+
+    title = _("function")
+    parameter_name = "function"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), path) for pk, path in FuncMap.objects.using(model_admin.using).values_list("pk", "path")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters(_("Give the function as its id, not %r.") % value)
+        return queryset.filter(run__job__func_id=int(value))
+
+
 class JobLogAdmin(JobsDatabaseAdmin):
     list_display = ("created_at", "job", "level_name", "logger", "message")
+    list_filter = (LogFunctionFilter,)
+    filter_lookups = frozenset({LogFunctionFilter.parameter_name})
     list_select_related = ("run",)
     readonly_fields = ("created_at", "job", "level_name", "logger", "message")
     search_fields = ("message",)

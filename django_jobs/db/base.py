@@ -315,6 +315,14 @@ class DatabaseOps:
         """
         return None
 
+    # -- searching -------------------------------------------------------------
+    def argument_condition(self, value, key=None):
+        """
+        A filter on jobs: a positional argument equal to the JSON ``value``, or
+        with ``key``, that keyword argument equal to it. Types count: 1 is not "1".
+        """
+        raise NotImplementedError
+
 
 class PollingListener:
     """Nothing wakes us but time: sleep until the timeout or the stop event."""

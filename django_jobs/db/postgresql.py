@@ -23,6 +23,7 @@ import logging
 import time
 
 from django.db import transaction
+from django.db.models import Q
 
 from ..transitions import CLAIM, COMPLETE
 from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
@@ -328,3 +329,9 @@ class PostgreSQLOps(DatabaseOps):
         if isinstance(plan, list):
             plan = plan[0]
         return int(plan["Plan"]["Plan Rows"])
+
+    def argument_condition(self, value, key=None):
+        """JSON containment (``@>``) on args or kwargs."""
+        if key is None:
+            return Q(args__contains=[value])
+        return Q(kwargs__contains={key: value})

@@ -14,9 +14,12 @@ drops it when the process dies.
 """
 
 import fcntl
+import json
 import os
 import socket
 
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.duration import duration_microseconds
 
@@ -116,6 +119,18 @@ def _in_list(prefix, values, params):
         params[f"{prefix}{i}"] = value
         names.append(f"%({prefix}{i})s")
     return ", ".join(names) or "NULL"
+
+
+#: A positional argument (an element of args) of the JSON value's type and value.
+ARGS_CONTAIN_SQL = (
+    'EXISTS (SELECT 1 FROM json_each("django_jobs_job"."args") AS e'
+    " WHERE e.type = json_type(%s) AND e.value IS json_extract(%s, '$'))"
+)
+#: The keyword argument named by the first parameter, of the JSON value's type and value.
+KWARG_EQUALS_SQL = (
+    'EXISTS (SELECT 1 FROM json_each("django_jobs_job"."kwargs") AS e'
+    " WHERE e.key = %s AND e.type = json_type(%s) AND e.value IS json_extract(%s, '$'))"
+)
 
 
 class SQLiteOps(DatabaseOps):
@@ -240,6 +255,19 @@ class SQLiteOps(DatabaseOps):
     def estimated_rows(self, queryset):
         # SQLite keeps no row statistics a plan could be read from: the rows are counted.
         return None
+
+    def argument_condition(self, value, key=None):
+        """SQLite's JSON functions: an element of args (or the key of kwargs) of the same type and value."""
+        text = json.dumps(value)
+        if key is None:
+            sql, params = ARGS_CONTAIN_SQL, [text, text]
+        else:
+            sql, params = KWARG_EQUALS_SQL, [key, text, text]
+        return RawSQL(  # noqa: S611 (constant SQL; the values are parameters)
+            sql,
+            params,
+            output_field=BooleanField(),
+        )
 
 
 class ImmediateTransaction:

@@ -1,0 +1,94 @@
+"""
+The dashboard's figures as JSON, for pages and scripts that poll instead of
+reloading: ``dashboard/data/?range=1h`` (or 24h, 7d). The same figures and
+queries as the dashboard; the same permission (``django_jobs.view_job``).
+"""
+
+from dataclasses import asdict
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import queue, stats
+from .backends import configured_queues
+
+#: The ranges the charts offer: name -> (window, width of one bar). The first is the default.
+RANGES = {
+    "1h": (timedelta(hours=1), timedelta(minutes=1)),
+    "24h": (timedelta(hours=24), timedelta(minutes=30)),
+    "7d": (timedelta(days=7), timedelta(hours=4)),
+}
+DEFAULT_RANGE = "1h"
+
+
+def range_of(request):
+    """``(name, window, bucket)`` of the request's ``range``; ValueError naming the choices."""
+    name = request.GET.get("range", DEFAULT_RANGE)
+    if name not in RANGES:
+        raise ValueError(
+            _("Unknown range %(range)r: one of %(ranges)s.") % {"range": name, "ranges": ", ".join(RANGES)}
+        )
+    return (name, *RANGES[name])
+
+
+def figures(using, window, bucket, now):
+    """Counts per queue, paused queues, the configured ones, and the throughput over ``window``."""
+    counts = {s.name: s for s in stats.queue_stats(using)}
+    paused = queue.paused_queues(using=using)
+    configured = configured_queues(using)
+    names = sorted(set(counts) | configured | paused)
+    flow = stats.throughput(using, now - window, bucket, queues=names)
+    return counts, paused, configured, names, flow
+
+
+def data_view(model_admin, request):
+    """GET: the dashboard's figures as JSON."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    try:
+        name, window, bucket = range_of(request)
+    except ValueError as e:
+        return HttpResponseBadRequest(str(e))
+    now = timezone.now()
+    counts, paused, _configured, names, flow = figures(model_admin.using, window, bucket, now)
+    queues = []
+    for queue_name in names:
+        figures_of = asdict(counts.get(queue_name) or stats.QueueStats(name=queue_name))
+        queues.append(
+            {
+                **figures_of,
+                "paused": queue_name in paused,
+                "finished": [
+                    {"start": b.start.isoformat(), "succeeded": b.succeeded, "failed": b.failed}
+                    for b in flow[queue_name]
+                ],
+            }
+        )
+    workers = [
+        {
+            "worker_id": w.worker_id,
+            "status": w.status,
+            "host": w.host,
+            "pid": w.pid,
+            "queues": w.queues,
+            "concurrency": w.concurrency,
+            "running": w.running,
+            "stop_requested": w.stop_requested,
+            "started_at": w.started_at.isoformat(),
+            "last_heartbeat": w.last_heartbeat.isoformat(),
+            "stopped_at": w.stopped_at.isoformat() if w.stopped_at else None,
+        }
+        for w in stats.workers(model_admin.using)
+    ]
+    return JsonResponse(
+        {
+            "generated_at": now.isoformat(),
+            "range": name,
+            "bucket_seconds": int(bucket.total_seconds()),
+            "queues": queues,
+            "workers": workers,
+        }
+    )
