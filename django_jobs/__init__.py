@@ -40,7 +40,10 @@ def enqueue(function_path, args=(), kwargs=None, *, backend="default", **options
     """
     Enqueue the task registered at ``function_path`` (a dotted path) by name.
     ``options`` are those of ``Task.using()`` (priority, queue_name, run_after)
-    and django_jobs' own (max_attempts, uniqkey, coalesce, expires_at, ...).
+    and django_jobs' own (max_attempts, uniqkey, coalesce, expires_at, ...),
+    among them ``depends_on=[result, job_id, ...]``: the job waits until
+    those succeeded (see docs/workflows.md), and ``run_on_failure=True``:
+    it runs once they all finished, whatever their outcome.
 
     Returns a JobResult (a TaskResult); its ``created`` is False when a live
     job already held the ``uniqkey``, and that job is returned. Raises
@@ -64,18 +67,20 @@ def _task(task_or_path, backend, options):
     return task
 
 
-def enqueue_many(calls, *, backend="default"):
+def enqueue_many(calls, *, backend="default", depends_on=None, run_on_failure=False):
     """
     Enqueue many jobs in one transaction and one write (a multi-row INSERT;
     COPY on PostgreSQL). ``calls`` holds ``(task_or_path, args, kwargs)``
     triples (args and kwargs may be left out), or bare tasks and paths. Returns their TaskResults in order; nothing is
     written if any is invalid (the first invalid one raises, as ``enqueue``).
+    ``depends_on`` and ``run_on_failure`` (see ``enqueue``) apply to every job.
     """
     instance = _backend(backend)
+    options = {"depends_on": depends_on, "run_on_failure": run_on_failure} if depends_on is not None else {}
     triples = []
     for call in calls:
         task, args, kwargs = (*call, (), {})[:3] if isinstance(call, (tuple, list)) else (call, (), {})
-        triples.append((_task(task, backend, {}), args, kwargs or {}))
+        triples.append((_task(task, backend, options), args, kwargs or {}))
     return instance.enqueue_many(triples)
 
 

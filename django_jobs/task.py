@@ -30,6 +30,8 @@ JOB_OPTIONS = (
     "concurrency_limit",
     "schema",
     "redact_args",
+    "depends_on",
+    "run_on_failure",
 )
 
 
@@ -66,6 +68,10 @@ class JobTask(Task):
     schema: dict | None = None
     #: Keep the arguments (and return value) out of displays: the admin and the jobs command.
     redact_args: bool = False
+    #: Jobs this one waits for: TaskResults or job ids. It runs once they all succeeded.
+    depends_on: tuple | None = None
+    #: With ``depends_on``: run once they all finished, whatever their outcome (a "finally" job).
+    run_on_failure: bool = False
 
     def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, **options):
         """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""
@@ -78,6 +84,8 @@ class JobTask(Task):
         new = cast(
             "JobTask", Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend)
         )
+        if isinstance(options.get("depends_on"), list):
+            options["depends_on"] = tuple(options["depends_on"])  # a frozen dataclass stays hashable
         return replace(new, **options) if options else new
 
 
@@ -100,6 +108,9 @@ class JobContext(TaskContext):  # type: ignore[misc]
     replacements: list = field(default_factory=list, repr=False)
     #: Siblings claimed through coalesced(); they share this attempt's outcome.
     siblings: list = field(default_factory=list, repr=False)
+    #: The return values of the jobs this one depends on, in the order of its ``depends_on``
+    #: (None for one that did not succeed, when it runs on failure).
+    dependency_results: list = field(default_factory=list)
 
     @property
     def cancelled(self):

@@ -8,6 +8,7 @@ call into an unsaved Job and hands it here; the worker hands back how each
 attempt ended. One module per concern:
 
 - ``enqueue``: writing new jobs (one, or many in one statement);
+- ``dependencies``: jobs waiting for others (``depends_on``), released or abandoned as those end;
 - ``claims``: claiming due jobs, leases, batched completion;
 - ``reports``: how an attempt ended (complete, fail, decline, release);
 - ``maintenance``: the scheduler's rescue, expiry and pruning;
@@ -26,6 +27,7 @@ from .claims import (
     heartbeat,
 )
 from .clearing import clear_queue
+from .dependencies import dependency_results
 from .enqueue import Enqueued, insert, insert_many, live_with_uniqkey
 from .errors import ErrorInfo
 from .functions import func_id, func_paths
@@ -49,6 +51,7 @@ __all__ = [
     "complete_and_claim",
     "decline",
     "delete_jobs",
+    "dependency_results",
     "expire_overdue",
     "fail",
     "failures",

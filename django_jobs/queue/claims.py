@@ -12,6 +12,7 @@ from ..db.base import ClaimBatch, ClaimedJob
 from ..models import FuncMap, Job, JobRun
 from ..states import JobState
 from ..transitions import ADD_AND_CLAIM
+from . import dependencies
 from .enqueue import live_with_uniqkey
 from .functions import func_paths
 from .guarded import open_new
@@ -52,12 +53,15 @@ def complete_and_claim(succeeded, *, worker_id, limit, using, **claim_options):
     (no log lines, no replace_with: those are reported one by one by
     ``complete``). Each is still guarded by (id, attempt, worker_id): an
     attempt cancelled or taken back meanwhile is not recorded.
+    Jobs waiting for those recorded are released in the same transaction.
     ``claim_options`` and ``limit`` are ``claim``'s. Returns
     ``(ids recorded as succeeded, ClaimBatch)``.
     """
     ops = get_ops(using)
     with ops.write_transaction():
         recorded = ops.complete_many(worker_id, succeeded) if succeeded else set()
+        if recorded:
+            dependencies.succeeded(sorted(recorded), using)
         claimed = ops.claim(worker_id=worker_id, limit=limit, **claim_options) if limit > 0 else ClaimBatch()
     _name_functions(claimed, using)
     return recorded, claimed
