@@ -9,18 +9,63 @@ __all__ = [
     "Decline",
     "PermanentFailure",
     "__version__",
+    "call",
     "cancel",
+    "cancel_workflow",
+    "chain",
     "enqueue",
     "enqueue_and_run",
     "enqueue_many",
     "failures",
+    "group",
     "job",
     "logs",
     "pause",
     "resume",
     "retry",
     "run_now",
+    "workflow_progress",
 ]
+
+
+def call(task_or_path, *args, **kwargs):
+    """A task call for ``chain()`` and ``group()`` (see docs/workflows.md)."""
+    from .backend.workflows import call
+
+    return call(task_or_path, *args, **kwargs)
+
+
+def chain(*steps):
+    """
+    Steps (``call()``, tasks, chains, groups) run one after the other; each
+    reads the previous step's results in ``context.dependency_results``.
+    ``chain(...).enqueue()`` writes the whole graph in one transaction and
+    returns a Workflow (``.id``, ``.results``, ``.cancel()``).
+    """
+    from .backend.workflows import chain
+
+    return chain(*steps)
+
+
+def group(*steps):
+    """Steps run side by side; what follows the group waits for all of them and reads all their results."""
+    from .backend.workflows import group
+
+    return group(*steps)
+
+
+def cancel_workflow(workflow_id, *, backend="default"):
+    """Cancel every unfinished job of a workflow in one transaction (see ``cancel``). Returns how many."""
+    from . import queue
+
+    return queue.cancel_workflow(workflow_id, using=_backend(backend).database)
+
+
+def workflow_progress(workflow_id, *, backend="default"):
+    """``(finished, total)`` jobs of a workflow."""
+    from . import queue
+
+    return queue.workflow_progress(workflow_id, using=_backend(backend).database)
 
 
 def _backend(backend):

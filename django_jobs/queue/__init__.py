@@ -13,6 +13,7 @@ attempt ended. One module per concern:
 - ``reports``: how an attempt ended (complete, fail, decline, release);
 - ``maintenance``: the scheduler's rescue, expiry and pruning;
 - ``workers``: the worker registry, and rescuing the attempts of dead workers;
+- ``workflows``: the jobs of a chain or group, cancelled or counted together;
 - ``operations``: what operators do (cancel, retry, run now, pause);
 - ``clearing``: deleting a queue's waiting jobs, in batches, resumable;
 - ``reads``: jobs, attempts and logs as the API, admin and commands read them.
@@ -36,6 +37,7 @@ from .operations import cancel, pause, resume, retry, run_now
 from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
 from .reports import complete, decline, fail, release
 from .workers import beat, live_workers, register, request_stop, rescue_dead_workers, sign_off
+from .workflows import cancel_workflow, join_workflow, workflow_progress
 
 __all__ = [
     "Enqueued",
@@ -43,6 +45,7 @@ __all__ = [
     "add_and_claim",
     "beat",
     "cancel",
+    "cancel_workflow",
     "cancelled_among",
     "claim",
     "claim_coalesced",
@@ -61,6 +64,7 @@ __all__ = [
     "heartbeat",
     "insert",
     "insert_many",
+    "join_workflow",
     "list_jobs",
     "live_with_uniqkey",
     "live_workers",
@@ -78,4 +82,5 @@ __all__ = [
     "run_now",
     "runs",
     "sign_off",
+    "workflow_progress",
 ]
