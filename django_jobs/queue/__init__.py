@@ -28,7 +28,7 @@ from .claims import (
     heartbeat,
 )
 from .clearing import clear_queue
-from .dependencies import dependency_results
+from .dependencies import Neighbour, dependency_results, neighbours
 from .enqueue import Enqueued, insert, insert_many, live_with_uniqkey
 from .errors import ErrorInfo
 from .functions import func_id, func_paths
@@ -42,6 +42,7 @@ from .workflows import cancel_workflow, join_workflow, workflow_progress
 __all__ = [
     "Enqueued",
     "ErrorInfo",
+    "Neighbour",
     "add_and_claim",
     "beat",
     "cancel",
@@ -69,6 +70,7 @@ __all__ = [
     "live_with_uniqkey",
     "live_workers",
     "logs",
+    "neighbours",
     "pause",
     "paused_queues",
     "prune",

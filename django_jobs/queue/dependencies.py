@@ -16,6 +16,7 @@ waiting with no dependency left moves it (``transitions.UNBLOCK``).
 """
 
 from collections import Counter
+from dataclasses import dataclass
 
 from django.db.models import F
 from django.db.models.functions import Now
@@ -175,3 +176,37 @@ def dependency_results(job_id, using):
         .order_by("position")
         .values_list("dependency__return_value", flat=True)
     )
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A job another one waits for, or that waits for it, as operators see it."""
+
+    id: int
+    path: str
+    state: str
+
+
+def neighbours(job_id, using, *, limit=50):
+    """
+    ``(waits_for, waited_by, counts)``: up to ``limit`` jobs ``job_id`` waits
+    for (in its ``depends_on`` order) and that wait for it (oldest first), as
+    Neighbours, and how many there are of each (a fan-in may have thousands).
+    """
+    links = Dependency.objects.using(using)
+    waits_for = links.filter(dependent_id=job_id).order_by("position")
+    waited_by = links.filter(dependency_id=job_id).order_by("dependent_id")
+    shown = (
+        [
+            Neighbour(*row)
+            for row in waits_for.values_list("dependency_id", "dependency__func__path", "dependency__state")[:limit]
+        ],
+        [
+            Neighbour(*row)
+            for row in waited_by.values_list("dependent_id", "dependent__func__path", "dependent__state")[:limit]
+        ],
+    )
+    counts = tuple(
+        len(rows) if len(rows) < limit else query.count() for rows, query in zip(shown, (waits_for, waited_by))
+    )
+    return (*shown, counts)
