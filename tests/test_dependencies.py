@@ -257,3 +257,9 @@ def test_a_cancelled_dependent_names_no_worker():
     b = jobs.add.using(depends_on=[a]).enqueue(1, 2)
     drain(rounds=2)
     assert jobs.add.get_result(b.id).worker_ids == []
+
+
+def test_enqueue_and_run_refuses_depends_on():
+    a = jobs.add.enqueue(1, 2)
+    with pytest.raises(InvalidJobArguments, match="cannot wait for depends_on"):
+        django_jobs.enqueue_and_run(jobs.add, (1, 2), depends_on=[a])

@@ -9,6 +9,7 @@ from django.db.models.functions import Now
 
 from ..db import get_ops
 from ..db.base import ClaimBatch, ClaimedJob
+from ..exceptions import InvalidJobArguments
 from ..models import FuncMap, Job, JobRun
 from ..states import JobState
 from ..transitions import ADD_AND_CLAIM
@@ -101,8 +102,11 @@ def add_and_claim(job, *, worker_id, lease, using):
     """
     Insert a built job already running as attempt 1 of ``worker_id``
     (``transitions.ADD_AND_CLAIM``): it bypasses the queue but keeps the same
-    records. Returns its ClaimedJob.
+    records. Returns its ClaimedJob. A job with ``depends_on`` cannot run
+    now: InvalidJobArguments, nothing written.
     """
+    if dependencies.dependencies_of(job):
+        raise InvalidJobArguments("enqueue_and_run runs the job now; it cannot wait for depends_on jobs.")
     if job.uniqkey is not None and live_with_uniqkey(job.func_id, job.uniqkey, using) is not None:
         raise IntegrityError(f"A live job with uniqkey {job.uniqkey!r} already exists.")
     open_new(
