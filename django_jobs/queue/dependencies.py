@@ -5,7 +5,8 @@ the transaction that records that dependency's end.
 
 Each waiting job counts its unfinished dependencies (``dependencies_left``):
 the end of a job costs one look-up of its own dependents and, when it has
-some, one UPDATE per distinct decrement and one guarded move. Siblings are
+some, one SELECT … FOR UPDATE of them, one UPDATE per distinct decrement
+(usually one) and one guarded move. Siblings are
 never scanned, so a fan-in of 10,000 jobs costs the same per completion as a
 fan-in of two.
 
@@ -113,6 +114,16 @@ def _finished(job_ids, why, using):
         )
         if not links:
             continue
+        # Locked in id order, as every multi-row statement locks jobs: two completions releasing
+        # the same jobs wait for each other, never deadlock; what was released meanwhile drops out.
+        waiting = set(
+            Job.objects.using(using)
+            .filter(pk__in=sorted({dependent for dependent, _d, _f in links}), state=JobState.WAITING)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        links = [link for link in links if link[0] in waiting]
         if reason is None:
             counted = [dependent for dependent, _dependency, _on_failure in links]
         else:
@@ -125,7 +136,7 @@ def _finished(job_ids, why, using):
 
 
 def _count_down(dependents, using):
-    """One dependency of each entry of ``dependents`` finished (an id repeated: as many)."""
+    """One dependency of each entry of ``dependents`` (locked) finished; an id repeated: as many."""
     if not dependents:
         return
     by_step: dict[int, list[int]] = {}
@@ -138,14 +149,11 @@ def _count_down(dependents, using):
 
 
 def _abandon(doomed, reason, using):
-    """Cancel the waiting jobs of ``doomed`` ({job id: the dependency that ended badly}); returns the ids moved."""
+    """Cancel the waiting (locked) jobs of ``doomed`` ({job id: the dependency that ended badly}); returns their ids."""
     if not doomed:
         return []
-    jobs = Job.objects.using(using).filter(pk__in=sorted(doomed))
-    ids = list(
-        jobs.filter(state__in=ABANDON.source_list).order_by("pk").select_for_update().values_list("pk", flat=True)
-    )
-    if not ids or not move(ABANDON, jobs.filter(pk__in=ids), **finishing()):
+    ids = sorted(doomed)
+    if not move(ABANDON, Job.objects.using(using).filter(pk__in=ids), **finishing()):
         return []
     JobRun.objects.using(using).bulk_create(
         [
