@@ -146,11 +146,11 @@ class Job(models.Model):
                 name="django_jobs_prune_idx",
                 condition=Q(keep_until__isnull=False),
             ),
-            # Expiring ready jobs nobody started in time.
+            # Expiring waiting and ready jobs nobody started in time.
             models.Index(
                 fields=["expires_at"],
                 name="django_jobs_expire_idx",
-                condition=Q(state=JobState.READY, expires_at__isnull=False),
+                condition=Q(state__in=[JobState.WAITING, JobState.READY], expires_at__isnull=False),
             ),
             # Listing finished jobs.
             models.Index(
