@@ -21,18 +21,63 @@ __all__ = [
     "Decline",
     "PermanentFailure",
     "__version__",
+    "call",
     "cancel",
+    "cancel_workflow",
+    "chain",
     "enqueue",
     "enqueue_and_run",
     "enqueue_many",
     "failures",
+    "group",
     "job",
     "logs",
     "pause",
     "resume",
     "retry",
     "run_now",
+    "workflow_progress",
 ]
+
+
+def call(task_or_path, *args, **kwargs):
+    """A task call for ``chain()`` and ``group()`` (see docs/workflows.md)."""
+    from .backend.workflows import call
+
+    return call(task_or_path, *args, **kwargs)
+
+
+def chain(*steps):
+    """
+    Steps (``call()``, tasks, chains, groups) run one after the other; each
+    reads the previous step's results in ``context.dependency_results``.
+    ``chain(...).enqueue()`` writes the whole graph in one transaction and
+    returns a Workflow (``.id``, ``.results``, ``.cancel()``).
+    """
+    from .backend.workflows import chain
+
+    return chain(*steps)
+
+
+def group(*steps):
+    """Steps run side by side; what follows the group waits for all of them and reads all their results."""
+    from .backend.workflows import group
+
+    return group(*steps)
+
+
+def cancel_workflow(workflow_id: int, *, backend: str = "default") -> int:
+    """Cancel every unfinished job of a workflow in one transaction (see ``cancel``). Returns how many."""
+    from . import queue
+
+    return queue.cancel_workflow(workflow_id, using=_backend(backend).database)
+
+
+def workflow_progress(workflow_id: int, *, backend: str = "default") -> tuple[int, int]:
+    """``(finished, total)`` jobs of a workflow."""
+    from . import queue
+
+    return queue.workflow_progress(workflow_id, using=_backend(backend).database)
 
 
 def _backend(backend: str) -> DatabaseBackend:
@@ -58,7 +103,10 @@ def enqueue(
     """
     Enqueue the task registered at ``function_path`` (a dotted path) by name.
     ``options`` are those of ``Task.using()`` (priority, queue_name, run_after)
-    and django_jobs' own (max_attempts, uniqkey, coalesce, expires_at, ...).
+    and django_jobs' own (max_attempts, uniqkey, coalesce, expires_at, ...),
+    among them ``depends_on=[result, job_id, ...]``: the job waits until
+    those succeeded (see docs/workflows.md), and ``run_on_failure=True``:
+    it runs once they all finished, whatever their outcome.
 
     Returns a JobResult (a TaskResult); its ``created`` is False when a live
     job already held the ``uniqkey``, and that job is returned. Raises
@@ -81,18 +129,26 @@ def _task(task_or_path, backend, options):
     return task
 
 
-def enqueue_many(calls: Iterable[JobCall], *, backend: str = "default") -> list[JobResult[..., Any]]:
+def enqueue_many(
+    calls: Iterable[JobCall],
+    *,
+    backend: str = "default",
+    depends_on: Sequence[Any] | None = None,
+    run_on_failure: bool = False,
+) -> list[JobResult[..., Any]]:
     """
     Enqueue many jobs in one transaction and one write (a multi-row INSERT;
     COPY on PostgreSQL). ``calls`` holds ``(task_or_path, args, kwargs)``
     triples (args and kwargs may be left out), or bare tasks and paths. Returns their TaskResults in order; nothing is
     written if any is invalid (the first invalid one raises, as ``enqueue``).
+    ``depends_on`` and ``run_on_failure`` (see ``enqueue``) apply to every job.
     """
     instance = _backend(backend)
+    options = {"depends_on": depends_on, "run_on_failure": run_on_failure} if depends_on is not None else {}
     triples = []
     for call in calls:
         task, args, kwargs = (*call, (), {})[:3] if isinstance(call, (tuple, list)) else (call, (), {})
-        triples.append((_task(task, backend, {}), args, kwargs or {}))
+        triples.append((_task(task, backend, options), args, kwargs or {}))
     return instance.enqueue_many(triples)
 
 

@@ -64,6 +64,10 @@ class QueueNotCleared(JobsError):
         )
 
 
+class DependencyFailed(JobsError):
+    """Recorded on a job cancelled because a job it depends on failed for good, was cancelled or expired."""
+
+
 class WorkerLost(JobsError):
     """Recorded on an attempt whose worker stopped renewing its lease."""
 

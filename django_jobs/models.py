@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from .states import FINISHED_STATES, LIVE_STATES, JobState, RunOutcome
 
 __all__ = [
+    "Dependency",
     "FuncMap",
     "Job",
     "JobLog",
@@ -77,6 +78,13 @@ class Job(models.Model):
     # "coalesce" is an SQL keyword: the column gets another name.
     coalesce = models.CharField(max_length=255, null=True, blank=True, db_column="coalesce_key")
 
+    #: Workflows: how many of the jobs this one depends on have not finished yet (it waits
+    #: while any has not); whether it runs once they all finished, whatever their outcome;
+    #: and the id of the first job of the workflow it was enqueued in (chain, group).
+    dependencies_left = models.PositiveIntegerField(default=0)
+    run_on_failure = models.BooleanField(default=False)
+    workflow_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+
     return_value = models.JSONField(null=True, blank=True)
     exit_status = models.SmallIntegerField(null=True, blank=True)
     #: How long a finished job (and its exit status, runs and logs) is kept;
@@ -141,11 +149,11 @@ class Job(models.Model):
                 name="django_jobs_prune_idx",
                 condition=Q(keep_until__isnull=False),
             ),
-            # Expiring ready jobs nobody started in time.
+            # Expiring waiting and ready jobs nobody started in time.
             models.Index(
                 fields=["expires_at"],
                 name="django_jobs_expire_idx",
-                condition=Q(state=JobState.READY, expires_at__isnull=False),
+                condition=Q(state__in=[JobState.WAITING, JobState.READY], expires_at__isnull=False),
             ),
             # Listing finished jobs.
             models.Index(
@@ -181,6 +189,25 @@ class Job(models.Model):
     @property
     def path(self):
         return self.func.path
+
+
+class Dependency(models.Model):
+    """``dependent`` waits for ``dependency`` (its ``position``-th entry of ``depends_on``)."""
+
+    id = models.BigAutoField(primary_key=True)
+    dependent = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dependency_links")
+    dependency = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dependent_links")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("dependency")
+        verbose_name_plural = _("dependencies")
+        constraints = [
+            models.UniqueConstraint(fields=["dependent", "position"], name="django_jobs_dependency_position"),
+        ]
+
+    def __str__(self):
+        return f"#{self.dependent_id} after #{self.dependency_id}"
 
 
 class JobRun(models.Model):

@@ -75,7 +75,8 @@ def task_result(job, task, runs, *, created=True, tasks=None, status=None) -> Jo
             for run in runs
             if run.outcome in ERROR_OUTCOMES and run.exception_class_path
         ],
-        worker_ids=[run.worker_id for run in runs],
+        # A job abandoned for a failed dependency has a run without a worker: it never ran.
+        worker_ids=[run.worker_id for run in runs if run.worker_id],
     )
     object.__setattr__(result, "_return_value", job.return_value)
     return result

@@ -111,6 +111,7 @@ class Runner:
                         job_id=claimed.id,
                         worker_id=claimed.worker_id,
                         claim_siblings=lambda limit: self._claim_siblings(claimed, limit),
+                        dependency_results=queue.dependency_results(claimed.id, self.using),
                         **({"cancel_event": cancel_event} if cancel_event is not None else {}),
                     )
                     value = task.call(context, *claimed.args, **claimed.kwargs)

@@ -10,6 +10,8 @@ from .compat import TaskResultStatus
 
 
 class JobState(models.TextChoices):
+    #: Enqueued with dependencies not all finished yet (``depends_on``): not due until they are.
+    WAITING = "waiting", _("Waiting for dependencies")
     READY = "ready", _("Ready")
     RUNNING = "running", _("Running")
     SUCCEEDED = "succeeded", _("Succeeded")
@@ -33,9 +35,10 @@ class RunOutcome(models.TextChoices):
 #: States from which a job never moves again on its own.
 FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 #: States in which a job is still wanted (uniqkey holds only among these).
-LIVE_STATES = frozenset({JobState.READY, JobState.RUNNING})
+LIVE_STATES = frozenset({JobState.WAITING, JobState.READY, JobState.RUNNING})
 
 TASK_STATUS = {
+    JobState.WAITING: TaskResultStatus.READY,
     JobState.READY: TaskResultStatus.READY,
     JobState.RUNNING: TaskResultStatus.RUNNING,
     JobState.SUCCEEDED: TaskResultStatus.SUCCESSFUL,

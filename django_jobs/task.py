@@ -55,6 +55,10 @@ class JobOptions(TypedDict, total=False):
     concurrency_limit: int | None
     schema: dict[str, Any] | None
     redact_args: bool
+    #: Jobs (results or ids) that must finish first (docs/workflows.md).
+    depends_on: Sequence[Any] | None
+    #: Run once every dependency finished, whatever their outcome.
+    run_on_failure: bool
 
 
 class EnqueueOptions(JobOptions, total=False):
@@ -115,6 +119,10 @@ class JobTask(GenericTask[P, R], Generic[P, R]):
     schema: dict[str, Any] | None = None
     #: Keep the arguments (and return value) out of displays: the admin and the jobs command.
     redact_args: bool = False
+    #: Jobs this one waits for: TaskResults or job ids. It runs once they all succeeded.
+    depends_on: tuple | None = None
+    #: With ``depends_on``: run once they all finished, whatever their outcome (a "finally" job).
+    run_on_failure: bool = False
 
     def using(
         self,
@@ -136,7 +144,10 @@ class JobTask(GenericTask[P, R], Generic[P, R]):
             "JobTask[P, R]",
             Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend),
         )
-        return replace(new, **options) if options else new
+        changes: dict[str, Any] = dict(options)
+        if isinstance(changes.get("depends_on"), list):
+            changes["depends_on"] = tuple(changes["depends_on"])  # a frozen dataclass stays hashable
+        return replace(new, **changes) if changes else new
 
     if TYPE_CHECKING:
         # Our backend's results are JobResults (a TaskResult with ``created``).
@@ -165,6 +176,9 @@ class JobContext(GenericTaskContext[Any, Any]):  # type: ignore[misc]
     replacements: list[Job] = field(default_factory=list, repr=False)
     #: Siblings claimed through coalesced(); they share this attempt's outcome.
     siblings: list[ClaimedJob] = field(default_factory=list, repr=False)
+    #: The return values of the jobs this one depends on, in the order of its ``depends_on``
+    #: (None for one that did not succeed, when it runs on failure).
+    dependency_results: list[Any] = field(default_factory=list)
 
     @property
     def cancelled(self) -> bool:

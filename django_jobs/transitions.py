@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from .states import JobState, RunOutcome
 
-READY, RUNNING = JobState.READY, JobState.RUNNING
+WAITING, READY, RUNNING = JobState.WAITING, JobState.READY, JobState.RUNNING
 FAILED, CANCELLED, EXPIRED = JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED
 
 #: Columns set whenever a job enters a finished state: when, and until when it is kept.
@@ -65,6 +65,13 @@ TRANSITIONS = _declare(
         READY,
         (),
         doc="A new job is written, due at its run_after.",
+    ),
+    Transition(
+        "enqueue_waiting",
+        frozenset(),
+        WAITING,
+        ("dependencies_left",),
+        doc="A new job whose dependencies (depends_on) are not all finished is written waiting for them.",
     ),
     Transition(
         "add_and_claim",
@@ -148,8 +155,25 @@ TRANSITIONS = _declare(
         "max_work_duration with no attempt left: failed.",
     ),
     Transition(
+        "unblock",
+        frozenset({WAITING}),
+        READY,
+        (),
+        doc="The last unfinished dependency of a waiting job succeeded (or, for a run_on_failure job, "
+        "finished): it is ready, in the transaction that recorded that dependency's end.",
+    ),
+    Transition(
+        "abandon",
+        frozenset({WAITING}),
+        CANCELLED,
+        FINISHING,
+        run_outcome=RunOutcome.CANCELLED,
+        doc="A dependency failed for good, was cancelled or expired: the waiting job is cancelled "
+        "(transitively), with an error naming that dependency, unless it runs on failure.",
+    ),
+    Transition(
         "cancel",
-        frozenset({READY, RUNNING}),
+        frozenset({WAITING, READY, RUNNING}),
         CANCELLED,
         (*FINISHING, "cancel_requested"),
         run_outcome=RunOutcome.CANCELLED,
@@ -157,7 +181,7 @@ TRANSITIONS = _declare(
     ),
     Transition(
         "expire",
-        frozenset({READY}),
+        frozenset({WAITING, READY}),
         EXPIRED,
         FINISHING,
         doc="Nobody started the job before its expires_at.",
@@ -190,6 +214,7 @@ TRANSITIONS = _declare(
 )
 
 ENQUEUE = TRANSITIONS["enqueue"]
+ENQUEUE_WAITING = TRANSITIONS["enqueue_waiting"]
 ADD_AND_CLAIM = TRANSITIONS["add_and_claim"]
 CLAIM = TRANSITIONS["claim"]
 COMPLETE = TRANSITIONS["complete"]
@@ -199,6 +224,8 @@ DECLINE = TRANSITIONS["decline"]
 RELEASE = TRANSITIONS["release"]
 RESCUE = TRANSITIONS["rescue"]
 RESCUE_FAIL = TRANSITIONS["rescue_fail"]
+UNBLOCK = TRANSITIONS["unblock"]
+ABANDON = TRANSITIONS["abandon"]
 CANCEL = TRANSITIONS["cancel"]
 EXPIRE = TRANSITIONS["expire"]
 RETRY = TRANSITIONS["retry"]

@@ -398,7 +398,7 @@ def test_bulk_cancel_reports_what_it_changed_and_why_it_skipped_the_rest(operato
     response = post_action(operator, "cancel_jobs", [waiting, held, done, broken])
     assert response.status_code == 302
     assert messages_of(response) == [
-        "2 jobs cancelled, 2 skipped: 1 failed, 1 succeeded (only ready or running jobs can be cancelled)."
+        "2 jobs cancelled, 2 skipped: 1 failed, 1 succeeded (only waiting, ready or running jobs can be cancelled)."
     ]
     assert [state(j) for j in (waiting, held, done, broken)] == ["cancelled", "cancelled", "succeeded", "failed"]
 

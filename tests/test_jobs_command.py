@@ -285,7 +285,7 @@ def test_cancel_retry_and_run_now():
     assert ok("cancel", str(later)) == f"Cancelled job {later}.\n"
     assert state(later) == JobState.CANCELLED
     code, _, err = run("cancel", str(later))
-    assert code == 4 and "only ready or running jobs can be cancelled" in err
+    assert code == 4 and "only waiting, ready or running jobs can be cancelled" in err
     assert run("run-now", str(later))[0] == 4
     assert ok("retry", str(later)) == f"Job {later} is ready again (1 attempt(s)).\n"
     assert state(later) == JobState.READY

@@ -135,7 +135,7 @@ def test_cancel_and_retry():
     waiting = jobs.add.enqueue(1, 2)
     assert django_jobs.cancel(waiting.id).state == JobState.CANCELLED
     assert claim() == []
-    with pytest.raises(InvalidTransition, match="only ready or running"):
+    with pytest.raises(InvalidTransition, match="only waiting, ready or running"):
         django_jobs.cancel(waiting.id)
     job = django_jobs.retry(waiting.id)
     assert (job.state, job.attempts_left, job.finished_at) == (JobState.READY, 1, None)

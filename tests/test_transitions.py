@@ -43,6 +43,25 @@ def _enqueue(state):
     return int(jobs.add.enqueue(1, 2).id)
 
 
+def _enqueue_waiting(state):
+    dependency = JobFactory()
+    return int(jobs.add.using(depends_on=[dependency.pk]).enqueue(1, 2).id)
+
+
+def _waiting_on_one(report):
+    """A job waiting (or put into ``state``) for a claimed job whose attempt ``report`` then ends."""
+
+    def apply(state):
+        claimed = claimed_job()
+        dependent = int(jobs.add.using(depends_on=[claimed.id]).enqueue(1, 2).id)
+        if state != JobState.WAITING:
+            Job.objects.filter(pk=dependent).update(state=state)
+        report(claimed)
+        return dependent
+
+    return apply
+
+
 def _add_and_claim(state):
     backend = jobs.add.get_backend()
     built = backend.build_job(jobs.add, (1, 2), {})
@@ -105,6 +124,9 @@ def _expire(state):
 
 APPLY = {
     "enqueue": _enqueue,
+    "enqueue_waiting": _enqueue_waiting,
+    "unblock": _waiting_on_one(lambda c: queue.complete(c, 3, using="default")),
+    "abandon": _waiting_on_one(lambda c: queue.fail(c, ERROR, using="default")),
     "add_and_claim": _add_and_claim,
     "claim": _claim,
     "complete": _attempt(lambda c: queue.complete(c, 3, using="default")),

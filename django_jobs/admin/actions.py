@@ -114,7 +114,7 @@ class JobActionsAdmin(JobsDatabaseAdmin):
     )
     def cancel_jobs(self, request, queryset):
         self.change_jobs(
-            request, queryset, queue.cancel, _("cancelled"), _("only ready or running jobs can be cancelled")
+            request, queryset, queue.cancel, _("cancelled"), _("only waiting, ready or running jobs can be cancelled")
         )
 
     @action(permissions=["retry"], description=_("Retry"), description_plural=_("Retry selected jobs"), location=BOTH)

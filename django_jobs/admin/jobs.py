@@ -14,9 +14,10 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -75,6 +76,7 @@ class JobAdmin(JobActionsAdmin):
             *("func__id__exact", "func__isnull"),  # FunctionFilter
             *("enqueued_at__gte", "enqueued_at__lt"),  # EnqueuedDateFilter
             *("finished_at__gte", "finished_at__lt", "finished_at__isnull"),  # FinishedDateFilter
+            "workflow_id",  # a job page's link to the jobs of its workflow
         }
     )
     search_fields = ("=id", "=uniqkey", "=coalesce")
@@ -105,6 +107,7 @@ class JobAdmin(JobActionsAdmin):
             {"fields": [("enqueued", "run_after_detail", "expires"), ("started", "last_attempted", "finished")]},
         ),
         (_("Lease"), {"fields": [("worker_id", "lease_until", "max_work_duration", "cancel_requested")]}),
+        (_("Workflow"), {"fields": [("waits_for", "waited_by", "workflow")]}),
         (
             _("Keys, limits and keeping"),
             {
@@ -247,6 +250,49 @@ class JobAdmin(JobActionsAdmin):
 
     def delete_queryset(self, request, queryset):
         queue.delete_jobs(list(queryset.values_list("pk", flat=True)), using=queryset.db)
+
+    # -- dependencies ------------------------------------------------------------------------------
+
+    def _neighbours(self, obj):
+        """What the job waits for and what waits for it (``queue.neighbours``), read once per page."""
+        if not hasattr(obj, "_neighbours"):
+            obj._neighbours = queue.neighbours(obj.pk, self.using)
+        return obj._neighbours
+
+    def _links(self, shown, count):
+        if not count:
+            return "-"
+        url = f"{self.admin_site.name}:django_jobs_job_change"
+        links = format_html_join(
+            mark_safe("<br>"),  # a constant
+            '<a href="{}">#{}</a> {} {}',
+            ((reverse(url, args=[n.id]), n.id, state_badge(n.state), n.path) for n in shown),
+        )
+        more = count - len(shown)
+        return format_html("{}<br>{}", links, _("… and %(n)d more") % {"n": more}) if more else links
+
+    @admin.display(description=_("waits for"))
+    def waits_for(self, obj):
+        shown, _by, (count, _n) = self._neighbours(obj)
+        return self._links(shown, count)
+
+    @admin.display(description=_("waited for by"))
+    def waited_by(self, obj):
+        _for, shown, (_n, count) = self._neighbours(obj)
+        return self._links(shown, count)
+
+    @admin.display(description=_("workflow"))
+    def workflow(self, obj):
+        if obj.workflow_id is None:
+            return "-"
+        done, total = queue.workflow_progress(obj.workflow_id, using=self.using)
+        url = reverse(f"{self.admin_site.name}:django_jobs_job_changelist") + f"?workflow_id={obj.workflow_id}"
+        return format_html(
+            '<a href="{}">{}</a>: {}',
+            url,
+            obj.workflow_id,
+            _("%(done)d of %(total)d done") % {"done": done, "total": total},
+        )
 
     # -- the change page ------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Nothing is written here; the queue service inserts what this builds.
 
 from django.db import router
 from django.db.models.functions import Now
+from django.tasks import TaskResult
 
 from .. import limits, tracing
 from ..arguments import as_json
@@ -29,6 +30,24 @@ def check_registered(task):
             f"{task.module_path!r} does not resolve to this task; "
             "tasks must be defined at module level under the name they are imported by."
         )
+
+
+def job_ids(depends_on):
+    """
+    The job ids of ``depends_on``: TaskResults (ours: ``result.id``) and job ids
+    (int or str of digits). Anything else raises InvalidJobArguments.
+    """
+    if isinstance(depends_on, (str, bytes)) or not hasattr(depends_on, "__iter__"):
+        raise InvalidJobArguments(f"depends_on must be a list of results or job ids, not {depends_on!r}.")
+    ids = []
+    for item in depends_on:
+        value = item.id if isinstance(item, TaskResult) else item
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidJobArguments(f"depends_on takes results and job ids, not {item!r}.")
+        ids.append(value)
+    return ids
 
 
 def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False):
@@ -74,6 +93,11 @@ def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False)
                     f"concurrency_key of {task.module_path} must give a non-empty string, not {key!r}."
                 )
             job.concurrency_key, job.concurrency_limit = key, task.concurrency_limit or 1
+        if task.depends_on is not None:
+            job.depends_on = job_ids(task.depends_on)  # type: ignore[attr-defined]  # read by queue.dependencies
+        if not isinstance(task.run_on_failure, bool):
+            raise InvalidJobArguments(f"run_on_failure must be True or False, not {task.run_on_failure!r}.")
+        job.run_on_failure = task.run_on_failure
     job.max_attempts = job.attempts_left = limits.attempts(max_attempts)
     job.max_work_duration = limits.duration(max_work, "max_work_duration")
     job.keep_for = limits.duration(keep_for, "keep_for")

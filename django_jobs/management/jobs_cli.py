@@ -141,6 +141,19 @@ def moment_argument(value, what):
         ) from None
 
 
+def neighbour_dict(neighbour):
+    """A job another waits for, or that waits for it (``queue.Neighbour``), for --json."""
+    return {"id": neighbour.id, "function": neighbour.path, "state": neighbour.state}
+
+
+def neighbour_lines(title, shown, count):
+    """``title (count):`` then a line per job shown: ``#id state function``; says how many more were left out."""
+    lines = [f"{title} ({count}):", *(f"  #{n.id} {n.state:<9} {n.path}" for n in shown)]
+    if count > len(shown):
+        lines.append(f"  ... and {count - len(shown)} more")
+    return "\n".join(lines)
+
+
 def job_dict(job):
     args, kwargs, return_value = displayed(job)
     return {

@@ -8,10 +8,12 @@ call into an unsaved Job and hands it here; the worker hands back how each
 attempt ended. One module per concern:
 
 - ``enqueue``: writing new jobs (one, or many in one statement);
+- ``dependencies``: jobs waiting for others (``depends_on``), released or abandoned as those end;
 - ``claims``: claiming due jobs, leases, batched completion;
 - ``reports``: how an attempt ended (complete, fail, decline, release), its lines while it runs;
 - ``maintenance``: the scheduler's rescue, expiry and pruning;
 - ``workers``: the worker registry, and rescuing the attempts of dead workers;
+- ``workflows``: the jobs of a chain or group, cancelled or counted together;
 - ``operations``: what operators do (cancel, retry, run now, pause);
 - ``clearing``: deleting a queue's waiting jobs, in batches, resumable;
 - ``reads``: jobs, attempts and logs as the API, admin and commands read them.
@@ -26,6 +28,7 @@ from .claims import (
     heartbeat,
 )
 from .clearing import clear_queue
+from .dependencies import Neighbour, dependency_results, neighbours
 from .enqueue import Enqueued, insert, insert_many, live_with_uniqkey
 from .errors import ErrorInfo
 from .functions import func_id, func_paths
@@ -34,14 +37,17 @@ from .operations import cancel, pause, resume, retry, run_now
 from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
 from .reports import add_logs, complete, decline, fail, release
 from .workers import beat, live_workers, register, request_stop, rescue_dead_workers, sign_off
+from .workflows import cancel_workflow, join_workflow, workflow_progress
 
 __all__ = [
     "Enqueued",
     "ErrorInfo",
+    "Neighbour",
     "add_and_claim",
     "add_logs",
     "beat",
     "cancel",
+    "cancel_workflow",
     "cancelled_among",
     "claim",
     "claim_coalesced",
@@ -50,6 +56,7 @@ __all__ = [
     "complete_and_claim",
     "decline",
     "delete_jobs",
+    "dependency_results",
     "expire_overdue",
     "fail",
     "failures",
@@ -59,10 +66,12 @@ __all__ = [
     "heartbeat",
     "insert",
     "insert_many",
+    "join_workflow",
     "list_jobs",
     "live_with_uniqkey",
     "live_workers",
     "logs",
+    "neighbours",
     "pause",
     "paused_queues",
     "prune",
@@ -76,4 +85,5 @@ __all__ = [
     "run_now",
     "runs",
     "sign_off",
+    "workflow_progress",
 ]

@@ -9,9 +9,11 @@ from django.db.models.functions import Now
 
 from ..db import get_ops
 from ..db.base import ClaimBatch, ClaimedJob
+from ..exceptions import InvalidJobArguments
 from ..models import FuncMap, Job, JobRun
 from ..states import JobState
 from ..transitions import ADD_AND_CLAIM
+from . import dependencies
 from .enqueue import live_with_uniqkey
 from .functions import func_paths
 from .guarded import open_new
@@ -52,12 +54,15 @@ def complete_and_claim(succeeded, *, worker_id, limit, using, **claim_options):
     (no log lines, no replace_with: those are reported one by one by
     ``complete``). Each is still guarded by (id, attempt, worker_id): an
     attempt cancelled or taken back meanwhile is not recorded.
+    Jobs waiting for those recorded are released in the same transaction.
     ``claim_options`` and ``limit`` are ``claim``'s. Returns
     ``(ids recorded as succeeded, ClaimBatch)``.
     """
     ops = get_ops(using)
     with ops.write_transaction():
         recorded = ops.complete_many(worker_id, succeeded) if succeeded else set()
+        if recorded:
+            dependencies.succeeded(sorted(recorded), using)
         claimed = ops.claim(worker_id=worker_id, limit=limit, **claim_options) if limit > 0 else ClaimBatch()
     _name_functions(claimed, using)
     return recorded, claimed
@@ -97,8 +102,11 @@ def add_and_claim(job, *, worker_id, lease, using):
     """
     Insert a built job already running as attempt 1 of ``worker_id``
     (``transitions.ADD_AND_CLAIM``): it bypasses the queue but keeps the same
-    records. Returns its ClaimedJob.
+    records. Returns its ClaimedJob. A job with ``depends_on`` cannot run
+    now: InvalidJobArguments, nothing written.
     """
+    if dependencies.dependencies_of(job):
+        raise InvalidJobArguments("enqueue_and_run runs the job now; it cannot wait for depends_on jobs.")
     if job.uniqkey is not None and live_with_uniqkey(job.func_id, job.uniqkey, using) is not None:
         raise IntegrityError(f"A live job with uniqkey {job.uniqkey!r} already exists.")
     open_new(

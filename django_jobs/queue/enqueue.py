@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from .. import states
 from ..models import Job
+from . import dependencies
 from .rows import insert_new
 
 
@@ -21,7 +22,12 @@ class Enqueued:
 
 
 def insert(job, *, using):
-    """Insert a built job; with a uniqkey, return the live job already holding it instead."""
+    """
+    Insert a built job; with a uniqkey, return the live job already holding it instead.
+    A job with ``depends_on`` is checked, linked and written in one transaction.
+    """
+    if dependencies.dependencies_of(job):
+        return insert_many([job], using=using)[0]
     if job.uniqkey is None:
         insert_new([job], using)
         return Enqueued(job, True)
@@ -54,9 +60,15 @@ def insert_many(jobs, *, using):
     Insert built jobs in one statement, in one transaction. A job whose
     (function, uniqkey) is already live, or repeats an earlier one of the
     batch, yields the live job instead. Returns one Enqueued per job, in order.
+
+    A job's ``depends_on`` (see ``queue.dependencies``) lists job ids and
+    other jobs of the batch; the whole graph is written here or nothing is.
     """
     jobs = list(jobs)
     with transaction.atomic(using=using):
+        linked = any(dependencies.dependencies_of(job) for job in jobs)
+        if linked:
+            dependencies.prepare(jobs, using)
         plain = [job for job in jobs if job.uniqkey is None]
         insert_new(plain, using)
         keyed: dict[tuple[int, str], Job] = {}
@@ -83,6 +95,9 @@ def insert_many(jobs, *, using):
                 results.append(Enqueued(job, True))
             else:
                 results.append(Enqueued(live, False))
+        if linked:
+            inserted = {id(job): result.job.pk for job, result in zip(jobs, results)}
+            dependencies.link([job for job, result in zip(jobs, results) if result.created], inserted, using)
         return results
 
 

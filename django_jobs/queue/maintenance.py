@@ -16,6 +16,7 @@ from ..exceptions import JobTimeout, WorkerLost
 from ..models import Job, JobLog, JobRun
 from ..states import JobState
 from ..transitions import EXPIRE, RESCUE, RESCUE_FAIL
+from . import dependencies
 from .errors import ErrorInfo
 from .guarded import close_run, finishing, move
 
@@ -61,6 +62,8 @@ def rescue(jobs, *, max_lost, using, why, batch=500):
         with transaction.atomic(using=using):
             if move(transition, jobs.filter(pk=pk, attempts=attempt, worker_id=worker_id), **values):
                 close_run(transition, pk, attempt, using=using, error=error)
+                if transition is RESCUE_FAIL:
+                    dependencies.ended_badly([pk], "failed", using)
                 rescued += 1
     return rescued
 
@@ -91,8 +94,18 @@ def _rescue_of(attempts_left, lost, worker_id, timed_out, max_lost, why):
 
 
 def expire_overdue(*, using):
-    """Ready jobs whose expires_at has passed end as expired. Returns how many."""
-    return move(EXPIRE, Job.objects.using(using).filter(expires_at__lte=Now()), **finishing())
+    """
+    Waiting and ready jobs whose expires_at has passed end as expired, and the
+    jobs waiting for them are abandoned. Returns how many expired.
+    """
+    overdue = Job.objects.using(using).filter(expires_at__lte=Now(), state__in=EXPIRE.source_list)
+    with transaction.atomic(using=using):
+        ids = list(overdue.select_for_update().order_by("pk").values_list("pk", flat=True))
+        if not ids:
+            return 0
+        expired = move(EXPIRE, Job.objects.using(using).filter(pk__in=ids), **finishing())
+        dependencies.ended_badly(ids, "expired", using)
+    return expired
 
 
 def delete_rows(ids, using, **still):

@@ -8,6 +8,7 @@ from ..db import get_ops
 from ..exceptions import InvalidTransition, JobCancelled
 from ..models import Job, QueueState
 from ..transitions import CANCEL, RETRY, RUN_NOW
+from . import dependencies
 from .errors import ErrorInfo
 from .guarded import close_run, finishing, move
 from .reads import get_job
@@ -15,15 +16,19 @@ from .reads import get_job
 
 def cancel(job_id: int | str, *, using: str) -> Job:
     """
-    Cancel a job: a ready job never runs; a running one is marked cancelled and
-    its worker is asked to stop it. Returns the job. Raises InvalidTransition
-    for a finished job.
+    Cancel a job: a waiting or ready job never runs; a running one is marked
+    cancelled and its worker is asked to stop it. The jobs waiting for it are
+    abandoned (``queue.dependencies``). Returns the job. Raises
+    InvalidTransition for a finished job.
     """
     job = get_job(job_id, using=using)
     with transaction.atomic(using=using):
         if not move(CANCEL, Job.objects.using(using).filter(pk=job.pk), **finishing(), cancel_requested=True):
             job.refresh_from_db(using=using)
-            raise InvalidTransition(f"Job {job.pk} is {job.state}; only ready or running jobs can be cancelled.")
+            raise InvalidTransition(
+                f"Job {job.pk} is {job.state}; only waiting, ready or running jobs can be cancelled."
+            )
+        dependencies.ended_badly([job.pk], "was cancelled", using)
         error = ErrorInfo.without_traceback(JobCancelled, "cancelled while running")
         if close_run(CANCEL, job.pk, job.attempts, using=using, error=error, only_running=True):
             get_ops(using).announce_cancel(job.pk)

@@ -15,6 +15,7 @@ from ..exceptions import JobNotClaimed, WorkerLost
 from ..models import Job, JobLog, JobRun
 from ..states import JobState
 from ..transitions import COMPLETE, DECLINE, FAIL, RELEASE, RETRY_LATER
+from . import dependencies
 from .enqueue import insert_many
 from .errors import ErrorInfo, storable
 from .guarded import close_run, finishing, move
@@ -82,8 +83,15 @@ def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), 
     """
     Record a successful attempt. ``replacements`` (built jobs) are inserted in
     the same transaction (replace_with): either they all exist and this job
-    is done, or nothing changed. Returns the transition applied.
+    is done, or nothing changed. Jobs waiting for this one are released in
+    that transaction too. Returns the transition applied.
     """
+
+    def then():
+        if replacements:
+            insert_many(replacements, using=using)
+        dependencies.succeeded([claimed.id], using)
+
     return _finish_attempt(
         claimed,
         COMPLETE,
@@ -91,7 +99,7 @@ def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), 
         using=using,
         exit_status=exit_status,
         logs=logs,
-        then=(lambda: insert_many(replacements, using=using)) if replacements else None,
+        then=then,
     )
 
 
@@ -100,7 +108,9 @@ def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), trace_context
     Record a failed attempt. With ``retry_in`` seconds and attempts left the
     job goes back to ready after that delay (``RETRY_LATER``), with
     ``trace_context`` (when given: its next attempt's span links to this one);
-    otherwise it fails for good (``FAIL``). Returns the transition applied.
+    otherwise it fails for good (``FAIL``), and the jobs waiting for it are
+    abandoned in the same transaction (``queue.dependencies``). Returns the
+    transition applied.
     """
     if retry_in is not None and claimed.attempts_left > 0:
         transition = RETRY_LATER
@@ -113,7 +123,10 @@ def fail(claimed, error, *, retry_in=None, exit_status=1, logs=(), trace_context
     else:
         transition = FAIL
         values = {**finishing(), "exit_status": exit_status}
-    return _finish_attempt(claimed, transition, values, using=using, error=error, exit_status=exit_status, logs=logs)
+    then = (lambda: dependencies.ended_badly([claimed.id], "failed", using)) if transition is FAIL else None
+    return _finish_attempt(
+        claimed, transition, values, using=using, error=error, exit_status=exit_status, logs=logs, then=then
+    )
 
 
 def decline(claimed, *, run_after, logs=(), using):

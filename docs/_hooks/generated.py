@@ -138,8 +138,12 @@ EVENTS = {
     "expire": "its `expires_at` passes before any worker claimed it",
     "retry": "an operator retries it (`django_jobs.retry()`, `jobs retry`, the admin): a fresh attempt budget",
     "enqueue": "`task.enqueue()`, `django_jobs.enqueue()` or `enqueue_many()` writes it (in the caller's transaction)",
+    "enqueue_waiting": "it is enqueued with `depends_on` jobs not all finished ([workflows](workflows.md))",
+    "unblock": "the last job it depends on succeeds (with `run_on_failure`: finishes), in that same transaction",
+    "abandon": "a job it depends on fails for good, is cancelled or expires (transitively), "
+    "unless it has `run_on_failure`",
     "add_and_claim": "`django_jobs.enqueue_and_run()` writes it already running here, as its first attempt",
-    "run_now": "an operator makes a waiting job due now (`django_jobs.run_now()`, `jobs run-now`, the admin)",
+    "run_now": "an operator makes a deferred ready job due now (`django_jobs.run_now()`, `jobs run-now`, the admin)",
 }
 
 
@@ -231,6 +235,7 @@ def generate(spec):
 
 #: Where each state sits (centre x, y). Edges and their labels come from TRANSITIONS.
 LAYOUT = {
+    "waiting": (130, 90),
     "ready": (130, 230),
     "running": (430, 230),
     "succeeded": (740, 90),
@@ -239,6 +244,7 @@ LAYOUT = {
     "expired": (130, 400),
 }
 COLOURS = {
+    "waiting": "#5c6bc0",
     "ready": "#1e6fd9",
     "running": "#c77c02",
     "succeeded": "#1b8a3a",
@@ -255,6 +261,7 @@ BENDS = {
     ("ready", "cancelled"): -40,
     ("expired", "ready"): -22,
     ("ready", "expired"): -22,
+    ("waiting", "expired"): -75,  # round the left of ready
 }
 BOX_W, BOX_H = 112, 40
 

@@ -183,3 +183,10 @@ def backoff_from_env(exception, task_result):
 @django_jobs.job(max_attempts=3, backoff=backoff_from_env)
 def fails_with_backoff(delay):
     raise ValueError("needs a retry")
+
+
+@task(takes_context=True)
+def gather(context, label):
+    """Records its execution and returns its label with what the jobs it depends on returned."""
+    Execution.objects.create(job_id=context.job_id, attempt=context.attempt, worker_id=context.worker_id, label=label)
+    return {"label": label, "saw": context.dependency_results}

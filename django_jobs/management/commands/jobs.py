@@ -45,6 +45,8 @@ from ..jobs_cli import (
     json_argument,
     log_dict,
     moment_argument,
+    neighbour_dict,
+    neighbour_lines,
     run_dict,
     table,
     when,
@@ -189,9 +191,18 @@ class Command(BaseCommand):
         job = queue.get_job(job_id, using=self.using)
         runs = list(JobRun.objects.using(self.using).filter(job_id=job.pk).order_by("attempt"))
         lines = queue.logs(job.pk, attempt=attempt, using=self.using)
+        waits_for, waited_by, (n_waits_for, n_waited_by) = queue.neighbours(job.pk, self.using)
+        progress = job.workflow_id and queue.workflow_progress(job.workflow_id, using=self.using)
         if json:
             return self.print_json(
-                {**job_dict(job), "runs": [run_dict(r) for r in runs], "logs": [log_dict(line) for line in lines]}
+                {
+                    **job_dict(job),
+                    "waits_for": [neighbour_dict(n) for n in waits_for],
+                    "waited_by": [neighbour_dict(n) for n in waited_by],
+                    "workflow": progress and {"id": job.workflow_id, "done": progress[0], "total": progress[1]},
+                    "runs": [run_dict(r) for r in runs],
+                    "logs": [log_dict(line) for line in lines],
+                }
             )
         data = job_dict(job)
         self.out(f"Job {job.pk}: {job.func.path}")
@@ -222,6 +233,12 @@ class Command(BaseCommand):
         width = max(len(k) for k, _ in fields)
         for key, value in fields:
             self.out(f"  {key.ljust(width)}  {value}")
+        if progress:
+            self.out(f"  {'workflow'.ljust(width)}  {job.workflow_id}: {progress[0]} of {progress[1]} done")
+        for title, shown, count in (("Waits for", waits_for, n_waits_for), ("Waited for by", waited_by, n_waited_by)):
+            if count:
+                self.out()
+                self.out(neighbour_lines(title, shown, count))
         self.out()
         self.out(f"Runs ({len(runs)}):" if runs else "Runs: none")
         for run in runs:
