@@ -89,13 +89,15 @@ def rescue_dead_workers(*, dead_after, max_lost, using):
     dead = [worker_id for pk, worker_id, _host, _pid in candidates if pk not in alive]
     rescued = gone = 0
     for worker_id in dead:
+        # One transaction: a worker is marked gone together with the rescue of its attempts, so a
+        # failure half-way (a locked or lost database) leaves it to be found again at the next tick.
         with transaction.atomic(using=using):
             # Still stale: a heartbeat that arrived meanwhile keeps the worker.
             if not stale.filter(worker_id=worker_id).update(status=WorkerState.GONE, stopped_at=Now(), running=0):
                 continue
+            held = Job.objects.using(using).filter(state=JobState.RUNNING, worker_id=worker_id)
+            rescued += rescue(held, max_lost=max_lost, using=using, why=f"worker {worker_id} died")
             gone += 1
-        held = Job.objects.using(using).filter(state=JobState.RUNNING, worker_id=worker_id)
-        rescued += rescue(held, max_lost=max_lost, using=using, why=f"worker {worker_id} died")
     return gone, rescued
 
 
