@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
-from django_jobs.models import FuncMap, Job, JobLog, JobRun
+from django_jobs.models import FuncMap, Job, JobLog, JobRun, Worker
 from django_jobs.states import JobState, RunOutcome
 from tests.factories import FuncMapFactory
 
@@ -211,8 +211,20 @@ def logged_failure():
 
 
 def running(count=3):
-    """Jobs held by two workers whose heartbeats are recent."""
+    """Jobs held by two workers whose heartbeats are recent (in the worker registry)."""
     now = timezone.now()
+    for worker_id in ("web-1:4242:a1b2c3", "web-2:5151:d4e5f6"):
+        host, pid, _ = worker_id.split(":")
+        Worker.objects.create(
+            worker_id=worker_id,
+            host=host,
+            pid=int(pid),
+            queues=[],
+            concurrency=4,
+            running=(count + 1) // 2 if worker_id.startswith("web-1") else count // 2,
+            started_at=now - timedelta(hours=2),
+            last_heartbeat=now - timedelta(seconds=1),
+        )
     jobs = []
     for i in range(count):
         worker = ["web-1:4242:a1b2c3", "web-2:5151:d4e5f6"][i % 2]
