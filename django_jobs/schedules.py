@@ -17,8 +17,8 @@ import logging
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models.functions import Now
-from django.tasks.exceptions import InvalidTask
 
+from .compat import InvalidTask
 from .models import RecurringState, Schedule
 from .recurring import EntryError, check_entry, database_backends, database_now, parse, run_entry
 from .task import resolve_task

@@ -4,12 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.tasks import TaskResultStatus
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_jobs
 from django_jobs import queue
+from django_jobs.compat import TaskResultStatus
 from django_jobs.exceptions import InvalidJobArguments
 from django_jobs.models import Dependency, Job
 from django_jobs.states import JobState

@@ -7,9 +7,9 @@ from dataclasses import fields
 from typing import get_origin
 
 import pytest
-from django.tasks import Task, TaskResultStatus
 
 from django_jobs import queue
+from django_jobs.compat import Task, TaskResultStatus
 from django_jobs.results import JobResult
 from django_jobs.states import JobState
 from django_jobs.task import JOB_OPTIONS, JobTask

@@ -6,10 +6,10 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from django.tasks.signals import task_started
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from django_jobs.compat import task_started
 from django_jobs.metrics.worker import WorkerMetrics
 from django_jobs.models import Job
 from tests.conftest import drain, wait_until

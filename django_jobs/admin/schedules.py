@@ -8,11 +8,11 @@ arguments that do not fit the task is a form error, and nothing is saved.
 
 from django import forms
 from django.contrib import admin, messages
-from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ..compat import InvalidTask
 from ..exceptions import JobsError
 from ..models import RecurringState, Schedule
 from ..recurring import EntryError, Recurring

@@ -6,10 +6,10 @@ Nothing is written here; the queue service inserts what this builds.
 
 from django.db import router
 from django.db.models.functions import Now
-from django.tasks import TaskResult
 
 from .. import limits, tracing
 from ..arguments import as_json
+from ..compat import TaskResult
 from ..exceptions import InvalidJobArguments, InvalidJobType
 from ..models import Job
 from ..queue import func_id

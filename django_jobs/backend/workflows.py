@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.tasks import Task, task_backends
 
 from .. import queue
+from ..compat import Task, task_backends
 from ..exceptions import InvalidJobType
 from ..task import resolve_task
 

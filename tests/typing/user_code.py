@@ -9,10 +9,9 @@ below fails, and so does strict mode's ban on calling untyped functions.
 
 from typing import Any, assert_type
 
-from django.tasks import TaskResultStatus, task
-
 import django_jobs
 from django_jobs import Decline, PermanentFailure
+from django_jobs.compat import TaskResultStatus, task
 from django_jobs.models import Job, JobLog, JobRun
 from django_jobs.results import JobResult
 from django_jobs.task import JobContext, JobTask
