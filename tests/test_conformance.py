@@ -354,7 +354,7 @@ def test_refresh_of_a_deleted_result_raises():
 
 
 @db
-@pytest.mark.skipif(django.VERSION < (6, 1), reason="before Django 6.1 (and in the backport) a TaskResult does not pickle")
+@pytest.mark.skipif(django.VERSION < (6, 1), reason="a TaskResult pickles from Django 6.1 on")
 def test_task_result_pickles():
     result = tasks.noop.enqueue()
     assert pickle.loads(pickle.dumps(result)) == result
