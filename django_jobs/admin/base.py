@@ -30,3 +30,20 @@ class JobsDatabaseAdmin(admin.ModelAdmin):
 
     def lookup_allowed(self, lookup, value, request):
         return lookup in self.filter_lookups
+
+
+class ReadOnlyJobsAdmin(JobsDatabaseAdmin):
+    """
+    A page that shows rows django_jobs writes itself (functions, log lines,
+    workers): nobody adds, edits or deletes them here. FuncMap rows in
+    particular must stay: workers and enqueuers cache function ids.
+    """
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

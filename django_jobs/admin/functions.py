@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import stats
 from ..states import JobState
-from .base import JobsDatabaseAdmin
+from .base import ReadOnlyJobsAdmin
 from .display import changelist_url, relative
 
 
@@ -24,7 +24,7 @@ class FunctionChangeList(ChangeList):
             function.figures = figures.get(function.pk) or stats.FunctionStats(func_id=function.pk)
 
 
-class FuncMapAdmin(JobsDatabaseAdmin):
+class FuncMapAdmin(ReadOnlyJobsAdmin):
     """Each job function with its waiting, running and failed jobs and its latest failure."""
 
     list_display = ("path", "waiting", "running", "failed", "last_failure")
@@ -69,13 +69,3 @@ class FuncMapAdmin(JobsDatabaseAdmin):
             f.last_error,
             Truncator(f.last_error).chars(80),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Workers and enqueuers cache function ids: a deleted row would be re-used by id.
-        return False

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..models import FuncMap
-from .base import JobsDatabaseAdmin
+from .base import ReadOnlyJobsAdmin
 from .paginator import EstimatedCountPaginator
 
 
@@ -31,7 +31,7 @@ class LogFunctionFilter(admin.SimpleListFilter):
         return queryset.filter(run__job__func_id=int(value))
 
 
-class JobLogAdmin(JobsDatabaseAdmin):
+class JobLogAdmin(ReadOnlyJobsAdmin):
     list_display = ("created_at", "job", "level_name", "logger", "message")
     list_filter = (LogFunctionFilter,)
     filter_lookups = frozenset({LogFunctionFilter.parameter_name})
@@ -61,12 +61,3 @@ class JobLogAdmin(JobsDatabaseAdmin):
     def level_name(self, obj):
         """Python's name of the level (WARNING), or "Level 25" for one without a name."""
         return logging.getLevelName(obj.level)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

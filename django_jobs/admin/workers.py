@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 from .. import queue
 from ..models import WorkerState
 from ..queue.workers import LIVE
-from .base import JobsDatabaseAdmin
+from .base import ReadOnlyJobsAdmin
 from .display import relative
 
 
@@ -25,7 +25,7 @@ def status_badge(worker):
     return badge
 
 
-class WorkerAdmin(JobsDatabaseAdmin):
+class WorkerAdmin(ReadOnlyJobsAdmin):
     """
     Every worker process the registry knows: live ones (running, stopping),
     and those that stopped or were found gone, with when. "Running now" counts
@@ -94,15 +94,6 @@ class WorkerAdmin(JobsDatabaseAdmin):
 
     def has_stop_permission(self, request):
         return request.user.has_perm("django_jobs.stop_worker")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
