@@ -4,7 +4,12 @@ What observability costs a worker: W2 (drain 10,000 waiting no-op jobs, one
 `--metrics-port` and OpenTelemetry tracing through the SDK to a no-op
 exporter (bench/otel_noop.py; the jobs are enqueued traced too, so each
 attempt's span has its enqueue's as parent). The variants are interleaved
-and each is run ``--reps`` times; the medians are printed.
+and each is run ``--reps`` times; the medians are printed, of two figures:
+the drain rate (jobs per second of the database's clock: what the issue
+asks, but on a shared machine it swings with the other load) and the
+worker's CPU time per 1,000 jobs (user + system of the runworker process,
+from getrusage: what the instrumentation itself costs, far steadier under
+load).
 
 Uses the running cluster of scripts/pgcluster (PGHOST, PGPORT in the
 environment) and this checkout's .venv (the otel and metrics extras):
@@ -15,6 +20,7 @@ environment) and this checkout's .venv (the otel and metrics extras):
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,13 +73,14 @@ def run(metrics, tracing, n):
     worker = ["runworker", "--burst", "--concurrency", "2"]
     if metrics:
         worker += ["--metrics-port", "19337"]
-    started = time.monotonic()
+    started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     django(tracing, *worker, capture_output=True)
-    wall = time.monotonic() - started
+    wall, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     out = django(tracing, "shell", "-c", RATE, capture_output=True, text=True).stdout
     done, seconds = out[out.index("RATE") :].split()[1:3]
     assert int(done) == n, f"{done} of {n} jobs succeeded"
-    return n / float(seconds), wall
+    return n / float(seconds), wall, 1000 * cpu / n
 
 
 def main():
@@ -86,16 +93,26 @@ def main():
     subprocess.run(["createdb", DBNAME], env=os.environ, capture_output=True)  # exists already: fine
     django(False, "migrate", "-v", "0")
     rates: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     for rep in range(args.reps):
         for name, (metrics, tracing) in variants.items():
-            rate, wall = run(metrics, tracing, args.jobs)
+            rate, wall, cpu = run(metrics, tracing, args.jobs)
             rates[name].append(rate)
-            print(f"rep {rep + 1} {name:16} {rate:8.0f} jobs/s (process {wall:.1f}s)", flush=True)
-    plain = statistics.median(rates["plain"])
-    for name, measured in rates.items():
+            cpus[name].append(cpu)
+            print(
+                f"rep {rep + 1} {name:16} {rate:8.0f} jobs/s  {cpu:6.3f} CPU s per 1,000 jobs (process {wall:.1f}s)",
+                flush=True,
+            )
+    report("jobs/s", rates, "{:.0f}")
+    report("worker CPU s per 1,000 jobs", cpus, "{:.3f}")
+
+
+def report(what, figures, form):
+    plain = statistics.median(figures["plain"])
+    for name, measured in figures.items():
         median = statistics.median(measured)
-        each = ", ".join(f"{r:.0f}" for r in measured)
-        print(f"median {name:16} {median:8.0f} jobs/s  {100 * (median / plain - 1):+6.1f}%  ({each})")
+        each = ", ".join(form.format(f) for f in measured)
+        print(f"median {what}: {name:16} {form.format(median):>8}  {100 * (median / plain - 1):+6.1f}%  ({each})")
 
 
 if __name__ == "__main__":

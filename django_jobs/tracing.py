@@ -74,6 +74,24 @@ def enqueue_span(queue_name, task_path, count=None):
         yield span
 
 
+def batch_of(span, tasks):
+    """
+    The enqueue in ``span`` (started before its jobs were known: a workflow's)
+    writes a job for each of ``tasks``: their count, and their queue and task
+    when they share one.
+    """
+    if span is None or not span.is_recording():
+        return
+    span.set_attribute("messaging.batch.message_count", len(tasks))
+    queues, paths = {task.queue_name for task in tasks}, {task.module_path for task in tasks}
+    if len(queues) == 1:
+        (queue_name,) = queues
+        span.update_name(f"send {queue_name}")
+        span.set_attribute("messaging.destination.name", queue_name)
+    if len(paths) == 1:
+        span.set_attribute("django_jobs.task", paths.pop())
+
+
 def sent(span, job_id):
     """The enqueue in ``span`` wrote job ``job_id``."""
     if span is not None and span.is_recording():

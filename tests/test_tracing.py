@@ -6,6 +6,8 @@ import sys
 import pytest
 from opentelemetry import trace
 
+import django_jobs
+from django_jobs import call, chain, group
 from django_jobs.models import Job
 from tests import otel_spans
 from tests.conftest import ROOT, drain
@@ -116,3 +118,38 @@ def test_without_opentelemetry_installed_nothing_is_traced_or_stored():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout == "None None\n"
+
+
+def spans_of(block):
+    """The spans ``block()`` finishes in this process, inside a request's span: (request, spans)."""
+    exporter = otel_spans.in_memory()
+    exporter.clear()
+    with trace.get_tracer("tests").start_as_current_span("GET /page") as request:
+        block()
+    return request, [s for s in exporter.get_finished_spans() if s.name != "GET /page"]
+
+
+def test_enqueue_and_run_is_a_producer_span_then_its_attempt_in_the_callers_trace():
+    request, spans = spans_of(lambda: django_jobs.enqueue_and_run(jobs.add, (1, 2)))
+    assert [(s.name, s.kind.name, s.context.trace_id) for s in spans] == [
+        ("send default", "PRODUCER", request.get_span_context().trace_id),
+        ("process default", "CONSUMER", request.get_span_context().trace_id),
+    ]
+
+
+def test_a_workflow_is_one_producer_span_naming_its_jobs():
+    request, spans = spans_of(lambda: chain(call(jobs.add, 1, 2), call(jobs.add, 3, 4)).enqueue())
+    (send,) = spans
+    assert (send.name, send.kind.name, send.parent.span_id, send.attributes["messaging.batch.message_count"]) == (
+        "send default",
+        "PRODUCER",
+        request.get_span_context().span_id,
+        2,
+    )
+
+
+def test_a_workflows_jobs_store_its_enqueue_span():
+    _, spans = spans_of(lambda: group(call(jobs.add, 1, 2), call(jobs.add, 3, 4)).enqueue())
+    (send,) = spans
+    stored = {job.trace_context["traceparent"].split("-")[2] for job in Job.objects.all()}
+    assert stored == {f"{send.context.span_id:016x}"}

@@ -130,12 +130,14 @@ class DatabaseBackend(BaseTaskBackend):
 
         logcapture.install()
         using = self.database
-        claimed = queue.add_and_claim(
-            build_job(self, task, args, kwargs),
-            worker_id=f"{socket.gethostname()[:60]}:{os.getpid()}:here",
-            lease=self.job_options.lease,
-            using=using,
-        )
+        with tracing.enqueue_span(task.queue_name, task.module_path) as span:
+            claimed = queue.add_and_claim(
+                build_job(self, task, args, kwargs),
+                worker_id=f"{socket.gethostname()[:60]}:{os.getpid()}:here",
+                lease=self.job_options.lease,
+                using=using,
+            )
+            tracing.sent(span, claimed.id)
         Reporter(using=using).report(Runner(using=using, options=self.job_options).run(claimed))
         return self.get_result(claimed.id)
 

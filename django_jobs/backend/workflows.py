@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from .. import queue
+from .. import queue, tracing
 from ..compat import Task, task_backends
 from ..exceptions import InvalidJobType
 from ..task import resolve_task
@@ -154,11 +154,12 @@ def enqueue_workflow(flow, *, backend="default"):
     """
     instance = _database_backend(backend)
     using = instance.database
-    with transaction.atomic(using=using):
+    with tracing.enqueue_span(None, None) as span, transaction.atomic(using=using):
         built: list = []
         _build(_step(flow), [], built, instance)
         if not built:
             raise InvalidJobType("A workflow needs at least one call.")
+        tracing.batch_of(span, [task for task, _job in built])
         enqueued = queue.insert_many([job for _task, job in built], using=using)
         workflow_id = enqueued[0].job.pk
         queue.join_workflow([e.job.pk for e in enqueued if e.created], workflow_id, using=using)
