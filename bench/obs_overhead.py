@@ -68,15 +68,24 @@ print("RATE", r["n"], (r["b"] - r["a"]).total_seconds())
 """
 
 
-def run(metrics, tracing, n):
-    django(tracing, "shell", "-c", FILL.format(n=n))
+def drain(metrics, tracing):
+    """Run one burst worker until the queue is empty: (wall seconds, CPU seconds of its process)."""
     worker = ["runworker", "--burst", "--concurrency", "2"]
     if metrics:
         worker += ["--metrics-port", "19337"]
     started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     django(tracing, *worker, capture_output=True)
-    wall, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic() - started, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def run(metrics, tracing, n):
+    # What the process costs with no job (start-up: Django, the SDK, the metrics server) is not per job.
+    django(tracing, "shell", "-c", FILL.format(n=0))
+    _, idle = drain(metrics, tracing)
+    django(tracing, "shell", "-c", FILL.format(n=n))
+    wall, cpu = drain(metrics, tracing)
+    cpu -= idle
     out = django(tracing, "shell", "-c", RATE, capture_output=True, text=True).stdout
     done, seconds = out[out.index("RATE") :].split()[1:3]
     assert int(done) == n, f"{done} of {n} jobs succeeded"
