@@ -205,6 +205,26 @@ TRANSITIONS = _declare(
         doc="An operator runs a finished job again, with a fresh attempt budget.",
     ),
     Transition(
+        "retry_waiting",
+        frozenset({FAILED, CANCELLED, EXPIRED}),
+        WAITING,
+        (
+            "attempts_left",
+            "run_after",
+            "finished_at",
+            "keep_until",
+            "cancel_requested",
+            "worker_id",
+            "grabbed_until",
+            "return_value",
+            "exit_status",
+            "lost_attempts",
+            "dependencies_left",
+        ),
+        doc="An operator runs again a finished job some of whose dependencies have not finished (they "
+        "were retried too): it waits for them again.",
+    ),
+    Transition(
         "run_now",
         frozenset({READY}),
         READY,
@@ -229,4 +249,5 @@ ABANDON = TRANSITIONS["abandon"]
 CANCEL = TRANSITIONS["cancel"]
 EXPIRE = TRANSITIONS["expire"]
 RETRY = TRANSITIONS["retry"]
+RETRY_WAITING = TRANSITIONS["retry_waiting"]
 RUN_NOW = TRANSITIONS["run_now"]

@@ -10,7 +10,7 @@ from django.utils import timezone
 import django_jobs
 from django_jobs import queue
 from django_jobs.compat import TaskResultStatus
-from django_jobs.exceptions import InvalidJobArguments
+from django_jobs.exceptions import InvalidJobArguments, InvalidTransition
 from django_jobs.models import Dependency, Job
 from django_jobs.states import JobState
 from tests.conftest import drain
@@ -263,3 +263,78 @@ def test_enqueue_and_run_refuses_depends_on():
     a = jobs.add.enqueue(1, 2)
     with pytest.raises(InvalidJobArguments, match="cannot wait for depends_on"):
         django_jobs.enqueue_and_run(jobs.add, (1, 2), depends_on=[a])
+
+
+# -- deleting and retrying jobs of a graph ---------------------------------------------------------
+
+
+def test_deleting_a_job_others_wait_for_cancels_them():
+    a = jobs.add.enqueue(1, 2)
+    b = jobs.add.using(depends_on=[a]).enqueue(3, 4)
+    queue.delete_jobs([a.id], using="default")
+    assert state(b) == JobState.CANCELLED
+
+
+def test_a_dependent_of_a_deleted_job_names_it():
+    a = jobs.add.enqueue(1, 2)
+    b = jobs.add.using(depends_on=[a]).enqueue(3, 4)
+    queue.delete_jobs([a.id], using="default")
+    assert [r.message for r in django_jobs.failures(b.id)] == [f"dependency job {a.id} was deleted; not run"]
+
+
+def test_a_run_on_failure_dependent_of_a_deleted_job_is_ready():
+    a = jobs.add.enqueue(1, 2)
+    cleanup = jobs.add.using(depends_on=[a], run_on_failure=True).enqueue(3, 4)
+    queue.delete_jobs([a.id], using="default")
+    assert state(cleanup) == JobState.READY
+
+
+def test_deleting_a_succeeded_dependency_leaves_its_dependent_waiting_for_the_others():
+    a, slow = jobs.add.enqueue(1, 2), jobs.add.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(1, 2)
+    b = jobs.add.using(depends_on=[a, slow]).enqueue(3, 4)
+    drain()
+    queue.delete_jobs([a.id], using="default")
+    assert Job.objects.filter(pk=b.id).values_list("state", "dependencies_left").get() == (JobState.WAITING, 1)
+
+
+def test_clearing_a_queue_cancels_the_jobs_waiting_for_its_jobs():
+    a = jobs.add.using(queue_name="reports").enqueue(1, 2)
+    b = jobs.add.using(depends_on=[a]).enqueue(3, 4)
+    queue.clear_queue("reports", using="default")
+    assert state(b) == JobState.CANCELLED
+
+
+def test_retrying_a_job_whose_dependency_failed_is_refused():
+    a = jobs.boom.enqueue()
+    b = jobs.add.using(depends_on=[a]).enqueue(1, 2)
+    drain(rounds=2)
+    with pytest.raises(InvalidTransition, match=f"depends on job {a.id}, which is failed"):
+        django_jobs.retry(b.id)
+
+
+def test_a_refused_retry_leaves_the_job_cancelled():
+    a = jobs.boom.enqueue()
+    b = jobs.add.using(depends_on=[a]).enqueue(1, 2)
+    drain(rounds=2)
+    with pytest.raises(InvalidTransition):
+        django_jobs.retry(b.id)
+    assert state(b) == JobState.CANCELLED
+
+
+def test_retrying_the_dependency_then_the_dependent_makes_it_wait_again():
+    a = jobs.boom.enqueue()
+    b = jobs.add.using(depends_on=[a]).enqueue(1, 2)
+    drain(rounds=2)
+    django_jobs.retry(a.id)
+    django_jobs.retry(b.id)
+    assert state(b) == JobState.WAITING
+
+
+def test_a_dependent_retried_after_its_dependency_runs_once_that_succeeds():
+    a = jobs.flaky.using(max_attempts=1).enqueue(1)  # fails its first attempt only
+    b = jobs.add.using(depends_on=[a]).enqueue(1, 2)
+    drain(rounds=2)
+    django_jobs.retry(a.id)
+    django_jobs.retry(b.id)
+    drain(rounds=3)
+    assert state(b) == JobState.SUCCEEDED

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_jobs import queue
 from django_jobs.db import postgresql, sqlite
 from django_jobs.exceptions import InvalidTransition, JobNotClaimed
-from django_jobs.models import Job, JobRun
+from django_jobs.models import Dependency, Job, JobRun
 from django_jobs.queue.guarded import UndeclaredChange, move
 from django_jobs.states import JobState, RunOutcome
 from django_jobs.transitions import ENQUEUE, TRANSITIONS
@@ -116,6 +116,17 @@ def _operator(call, **job):
     return apply
 
 
+def _retried_while_its_dependency_waits(state):
+    dependency = JobFactory(state=JobState.READY)
+    created = JobFactory(state=state)
+    Dependency.objects.create(dependent=created, dependency=dependency, position=0)
+    try:
+        queue.retry(created.pk, using="default")
+    except InvalidTransition:
+        pass
+    return created.pk
+
+
 def _expire(state):
     job = JobFactory(state=state, expires_at=timezone.now() - timedelta(seconds=1))
     queue.expire_overdue(using="default")
@@ -139,6 +150,7 @@ APPLY = {
     "cancel": _operator(queue.cancel, attempts=1),
     "expire": _expire,
     "retry": _operator(queue.retry),
+    "retry_waiting": _retried_while_its_dependency_waits,
     "run_now": _operator(queue.run_now, run_after=timezone.now() + timedelta(hours=1)),
 }
 

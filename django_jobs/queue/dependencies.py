@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from django.db.models import F
 from django.db.models.functions import Now
 
-from ..exceptions import DependencyFailed, InvalidJobArguments
+from ..exceptions import DependencyFailed, InvalidJobArguments, InvalidTransition
 from ..models import Dependency, Job, JobRun
 from ..states import JobState, RunOutcome
 from ..transitions import ABANDON, ENQUEUE_WAITING, UNBLOCK
@@ -72,6 +72,30 @@ def prepare(jobs, using):
             unfinished += state not in (JobState.SUCCEEDED, *ENDED_BADLY)
         if unfinished:
             open_new(ENQUEUE_WAITING, job, dependencies_left=unfinished)
+
+
+def left_to_wait_for(job, using):
+    """
+    How many of the jobs ``job`` (about to be retried) depends on have not
+    finished, their rows locked so that none finishes unseen before the retry
+    commits. Raises InvalidTransition when one failed, was cancelled or expired
+    and ``job`` does not run on failure: it could never run.
+    """
+    ids = sorted(Dependency.objects.using(using).filter(dependent_id=job.pk).values_list("dependency_id", flat=True))
+    if not ids:
+        return 0
+    found = dict(
+        Job.objects.using(using).select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", "state")
+    )
+    if not job.run_on_failure:
+        bad = [(pk, state) for pk, state in found.items() if state in ENDED_BADLY]
+        if bad:
+            pk, state = bad[0]
+            raise InvalidTransition(
+                f"Job {job.pk} depends on job {pk}, which is {state}: it would never run. "
+                f"Retry job {pk} first (or both, in that order)."
+            )
+    return sum(state not in (JobState.SUCCEEDED, *ENDED_BADLY) for state in found.values())
 
 
 def link(jobs, inserted, using):

@@ -109,11 +109,24 @@ def expire_overdue(*, using):
 
 
 def delete_rows(ids, using, **still):
-    """Delete these jobs, if they still match ``still``, with their runs and logs; returns how many."""
+    """
+    Delete these jobs, if they still match ``still``, with their runs and
+    logs; returns how many. Jobs waiting for one deleted before it finished
+    are abandoned (or, running on failure, count it as finished), as if it
+    had been cancelled: none waits for ever.
+    """
     with transaction.atomic(using=using):
-        ids = list(
-            Job.objects.using(using).select_for_update().filter(pk__in=ids, **still).values_list("pk", flat=True)
+        found = dict(
+            Job.objects.using(using)
+            .select_for_update()
+            .filter(pk__in=ids, **still)
+            .order_by("pk")
+            .values_list("pk", "state")
         )
+        ids = list(found)
+        unfinished = [pk for pk, state in found.items() if state not in states.FINISHED_STATES]
+        if unfinished:
+            dependencies.ended_badly(unfinished, "was deleted", using)
         JobLog.objects.using(using).filter(run__job_id__in=ids).delete()
         JobRun.objects.using(using).filter(job_id__in=ids).delete()
         return Job.objects.using(using).filter(pk__in=ids).delete()[1].get(Job._meta.label, 0)

@@ -7,7 +7,7 @@ from django.db.models.functions import Now
 from ..db import get_ops
 from ..exceptions import InvalidTransition, JobCancelled
 from ..models import Job, QueueState
-from ..transitions import CANCEL, RETRY, RUN_NOW
+from ..transitions import CANCEL, RETRY, RETRY_WAITING, RUN_NOW
 from . import dependencies
 from .errors import ErrorInfo
 from .guarded import close_run, finishing, move
@@ -37,23 +37,36 @@ def cancel(job_id: int | str, *, using: str) -> Job:
 
 
 def retry(job_id: int | str, *, using: str) -> Job:
-    """Put a failed, cancelled or expired job back as ready, with a fresh attempt budget."""
+    """
+    Put a failed, cancelled or expired job back as ready, with a fresh attempt
+    budget. A job of a workflow waits again for those of its dependencies that
+    have not finished (retried before it); one whose dependency failed, was
+    cancelled or expired is refused (retry that one first), unless it runs on
+    failure.
+    """
     job = get_job(job_id, using=using)
-    changed = move(
-        RETRY,
-        Job.objects.using(using).filter(pk=job.pk),
-        attempts_left=F("max_attempts"),
-        run_after=Now(),
-        finished_at=None,
-        keep_until=None,
-        cancel_requested=False,
-        worker_id=None,
-        grabbed_until=None,
-        return_value=None,
-        exit_status=None,
-        lost_attempts=0,
-    )
-    if not changed:
+    if job.state not in RETRY.sources:
+        raise InvalidTransition(f"Job {job.pk} is {job.state}; only failed, cancelled or expired jobs can be retried.")
+    with transaction.atomic(using=using):
+        left = dependencies.left_to_wait_for(job, using)
+        transition, waits = (RETRY_WAITING, {"dependencies_left": left}) if left else (RETRY, {})
+        changed = move(
+            transition,
+            Job.objects.using(using).filter(pk=job.pk),
+            attempts_left=F("max_attempts"),
+            run_after=Now(),
+            finished_at=None,
+            keep_until=None,
+            cancel_requested=False,
+            worker_id=None,
+            grabbed_until=None,
+            return_value=None,
+            exit_status=None,
+            lost_attempts=0,
+            **waits,
+        )
+    if not changed:  # it changed meanwhile
+        job.refresh_from_db(using=using)
         raise InvalidTransition(f"Job {job.pk} is {job.state}; only failed, cancelled or expired jobs can be retried.")
     job.refresh_from_db(using=using)
     return job

@@ -154,6 +154,7 @@ EVENTS = {
     "cancel": "`django_jobs.cancel()`, `manage.py jobs cancel` or the admin; a running job's worker is told to stop",
     "expire": "its `expires_at` passes before any worker claimed it",
     "retry": "an operator retries it (`django_jobs.retry()`, `jobs retry`, the admin): a fresh attempt budget",
+    "retry_waiting": "an operator retries it while some of its dependencies, retried before it, have not finished",
     "enqueue": "`task.enqueue()`, `django_jobs.enqueue()` or `enqueue_many()` writes it (in the caller's transaction)",
     "enqueue_waiting": "it is enqueued with `depends_on` jobs not all finished ([workflows](workflows.md))",
     "unblock": "the last job it depends on succeeds (with `run_on_failure`: finishes), in that same transaction",
