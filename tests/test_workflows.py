@@ -1,12 +1,14 @@
 """Chains and groups (django_jobs.chain, group, call), on SQLite and PostgreSQL."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 import django_jobs
 from django_jobs import call, chain, group
 from django_jobs.exceptions import InvalidJobArguments, InvalidJobType
 from django_jobs.models import Dependency, Job
+from django_jobs.queue import functions
 from django_jobs.states import JobState
 from tests.conftest import drain
 from tests.testapp import jobs
@@ -114,3 +116,16 @@ def test_a_workflow_counts_failed_jobs_as_done():
     flow = chain(call(jobs.add, 1, 2), call(jobs.add, 3, 4), call(jobs.boom)).enqueue()
     drain(rounds=4)
     assert django_jobs.workflow_progress(flow.id) == (3, 3)
+
+
+def statements_to_enqueue(width):
+    """Statements to enqueue a fan-out of ``width`` and its fan-in, in a process that has not looked up their ids."""
+    functions.clear_caches()
+    with CaptureQueriesContext(connection) as queries:
+        chain(group(*[call(jobs.add, 1, 2)] * width), call(jobs.gather, "sum")).enqueue()
+    return len(queries)
+
+
+def test_enqueueing_a_workflow_costs_as_many_statements_whatever_its_size():
+    statements_to_enqueue(1)  # writes the functions' FuncMap rows
+    assert statements_to_enqueue(30) == statements_to_enqueue(300)

@@ -34,6 +34,7 @@ from .. import queue, tracing
 from ..compat import Task, task_backends
 from ..exceptions import InvalidJobType
 from ..task import resolve_task
+from .building import build_job, check_registered
 
 if TYPE_CHECKING:
     from . import DatabaseBackend
@@ -124,26 +125,42 @@ def _database_backend(alias) -> "DatabaseBackend":
     return instance
 
 
-def _build(step, after, built, backend: "DatabaseBackend"):
-    """Build the jobs of ``step``, each depending on the jobs ``after``; returns the jobs it ends with."""
-    if isinstance(step, Call):
-        if step.task.get_backend() is not backend:
-            raise InvalidJobType(
-                f"{step.task.module_path} uses backend {step.task.backend!r}; "
-                f"a workflow's jobs all use {backend.alias!r}."
-            )
-        job = backend.build_job(step.task, step.args, step.kwargs)
-        job.depends_on = [*after, *getattr(job, "depends_on", ())]  # read by queue.dependencies
-        built.append((step.task, job))
-        return [job]
-    if isinstance(step, Chain):
+class _Builder:
+    """Builds a workflow's jobs; each distinct task is checked, and its function looked up, once."""
+
+    def __init__(self, backend: "DatabaseBackend"):
+        self.backend = backend
+        self.built: list = []  # (task, unsaved job), in the order the calls were written
+        self.checked: set[int] = set()
+        self.func_ids: dict[str, int] = {}
+
+    def build(self, step, after):
+        """Build the jobs of ``step``, each depending on the jobs ``after``; returns the jobs it ends with."""
+        if isinstance(step, Call):
+            return [self.call(step, after)]
+        if isinstance(step, Chain):
+            for inner in step.steps:
+                after = self.build(inner, after)
+            return after
+        ends = []
         for inner in step.steps:
-            after = _build(inner, after, built, backend)
-        return after
-    ends = []
-    for inner in step.steps:
-        ends += _build(inner, after, built, backend)
-    return ends
+            ends += self.build(inner, after)
+        return ends
+
+    def call(self, step, after):
+        task, backend = step.task, self.backend
+        if id(task) not in self.checked:
+            if task.get_backend() is not backend:
+                raise InvalidJobType(
+                    f"{task.module_path} uses backend {task.backend!r}; a workflow's jobs all use {backend.alias!r}."
+                )
+            backend.validate_task(task)
+            check_registered(task)
+            self.checked.add(id(task))
+        job = build_job(backend, task, step.args, step.kwargs, func_ids=self.func_ids, task_checked=True)
+        job.depends_on = [*after, *getattr(job, "depends_on", ())]  # read by queue.dependencies
+        self.built.append((task, job))
+        return job
 
 
 def enqueue_workflow(flow, *, backend="default"):
@@ -155,8 +172,9 @@ def enqueue_workflow(flow, *, backend="default"):
     instance = _database_backend(backend)
     using = instance.database
     with tracing.enqueue_span(None, None) as span, transaction.atomic(using=using):
-        built: list = []
-        _build(_step(flow), [], built, instance)
+        builder = _Builder(instance)
+        builder.build(_step(flow), [])
+        built = builder.built
         if not built:
             raise InvalidJobType("A workflow needs at least one call.")
         tracing.batch_of(span, [task for task, _job in built])
