@@ -87,3 +87,16 @@ LOGGING = {
         "django.tasks": {"level": "WARNING"},
     },
 }
+
+if env.bool("OTEL_CONSOLE", default=False):
+    # Traces printed to stdout by OpenTelemetry's SDK (pip install opentelemetry-sdk): each enqueue's
+    # PRODUCER span and each attempt's CONSUMER span, in one trace across the web and worker
+    # processes (docs/observability.md shows this output).
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
