@@ -362,7 +362,7 @@ def versions():
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
-    for name in ("django", "django-jobs", "django-tasks-db", "procrastinate", "django-q2", "psycopg"):
+    for name in ("django", "django-jobs-db", "django-tasks-db", "procrastinate", "django-q2", "psycopg"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -3,7 +3,7 @@ Django's Tasks framework, from wherever this site has it.
 
 Django 6.0 and later ship Tasks as ``django.tasks``. On Django 5.2 LTS the
 same API comes from the ``django-tasks`` backport (import name
-``django_tasks``): install it with ``pip install "django-jobs[django52]"``.
+``django_tasks``): install it with ``pip install "django-jobs-db[django52]"``.
 Every other module of django_jobs imports the Tasks names from here, so the
 choice is made once, by the Django version in use (on Django 6 the backport is
 ignored even if installed: it would be a second, separate ``TASKS`` registry).
@@ -63,7 +63,7 @@ else:
     except ImportError as e:
         raise ImproperlyConfigured(
             f"django_jobs needs Django's Tasks framework, which Django {django.get_version()} does not include. "
-            'On Django 5.2 install the django-tasks backport: pip install "django-jobs[django52]" '
+            'On Django 5.2 install the django-tasks backport: pip install "django-jobs-db[django52]" '
             "(or upgrade to Django 6)."
         ) from e
     from django_tasks import (

@@ -35,7 +35,7 @@ def check_schema(task, schema, arguments):
         import jsonschema
     except ImportError:
         raise ImproperlyConfigured(
-            f"{task.module_path} declares a schema: install jsonschema (pip install 'django-jobs[schema]')."
+            f"{task.module_path} declares a schema: install jsonschema (pip install 'django-jobs-db[schema]')."
         ) from None
     validator_class = jsonschema.validators.validator_for(schema)
     error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(arguments))

@@ -32,7 +32,7 @@ def test_without_tasks_framework_the_error_names_the_fix():
         [sys.executable, "-c", WITHOUT_TASKS], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     ).stdout
     assert out.startswith("ImproperlyConfigured ")
-    assert 'pip install "django-jobs[django52]"' in out
+    assert 'pip install "django-jobs-db[django52]"' in out
 
 
 def test_the_framework_in_use_is_the_one_this_django_has():

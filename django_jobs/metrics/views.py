@@ -35,7 +35,7 @@ class MetricsView(View):
             from .collectors import QueueCollector
         except ImportError as e:
             raise ImproperlyConfigured(
-                "The jobs/metrics view needs prometheus_client: pip install 'django-jobs[metrics]'."
+                "The jobs/metrics view needs prometheus_client: pip install 'django-jobs-db[metrics]'."
             ) from e
         registry = CollectorRegistry(auto_describe=True)
         registry.register(QueueCollector(backend.database, backend.queues))

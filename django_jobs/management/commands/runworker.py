@@ -129,7 +129,7 @@ class Command(BaseCommand):
             from ...metrics.worker import serve
         except ImportError as e:
             raise CommandError(
-                f"--metrics-port needs prometheus_client: pip install 'django-jobs[metrics]' ({e})."
+                f"--metrics-port needs prometheus_client: pip install 'django-jobs-db[metrics]' ({e})."
             ) from e
         try:
             serve(port, addr)
