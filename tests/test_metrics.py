@@ -132,7 +132,7 @@ def test_users_who_are_not_staff_are_refused():
 def test_without_prometheus_client_the_view_says_what_is_missing(staff, monkeypatch):
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # what `import` finds when it is not installed
     monkeypatch.delitem(sys.modules, "django_jobs.metrics.collectors", raising=False)
-    with pytest.raises(ImproperlyConfigured, match=r"pip install 'django-jobs\[metrics\]'"):
+    with pytest.raises(ImproperlyConfigured, match=r"pip install 'django-jobs-db\[metrics\]'"):
         staff.get(URL)
 
 
