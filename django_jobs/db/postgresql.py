@@ -3,9 +3,11 @@ PostgreSQL: how a worker claims jobs, is woken, and elects a scheduler leader.
 
 Claim: one statement. ``picked`` locks up to ``limit`` due ready rows,
 skipping rows another worker's claim holds (``FOR UPDATE SKIP LOCKED``), in
-the order of the partial index ``django_jobs_claim_idx``; ``claimed`` moves
-them to running with a lease from the database clock; ``runs`` opens a JobRun
-per attempt. All of it commits together, so a claimed job always has its run.
+the order of the partial index ``django_jobs_claim_idx`` (priority, then fair
+round); ``claimed`` moves them to running with a lease from the database
+clock; ``runs`` opens a JobRun per attempt. All of it commits together, so a
+claimed job always has its run. Limited jobs (concurrency and rate limits)
+are chosen first, under an advisory lock per resource (``claim``).
 
 Wake-up: triggers run ``pg_notify('django_jobs', queue_name)`` when a due
 job becomes ready: once per INSERT or COPY statement for the queues it gave
@@ -26,6 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from ..transitions import CLAIM, COMPLETE
+from . import rates
 from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
 from .postgresql_sessions import CANCEL_CHANNEL, WORKER_LOCK_SPACE, AdvisoryLockLeadership, PostgreSQLListener
 
@@ -109,13 +112,13 @@ WITH picked AS (
             + LEAST(%(lease)s, COALESCE(job.max_work_duration + %(kill_margin)s, %(lease)s))
     FROM picked
     WHERE job.id = picked.id AND job.state IN ($sources)
-    RETURNING {returning}
+    RETURNING {returning}, job.fair_round
 ), runs AS (
     INSERT INTO {run} (job_id, attempt, worker_id, started_at, outcome,
                        exception_class_path, message, traceback)
     SELECT id, attempts, %(worker_id)s, statement_timestamp(), $run_outcome, '', '', '' FROM claimed
 )
-SELECT {columns} FROM claimed ORDER BY priority DESC, id
+SELECT {columns} FROM claimed ORDER BY priority DESC, fair_round, id
 """,
     CLAIM,
 )
@@ -123,19 +126,30 @@ SELECT {columns} FROM claimed ORDER BY priority DESC, id
 #: The next due unlimited jobs, skipping rows other claims hold.
 PICK_NEXT = """
     SELECT id FROM {job} AS job
-    WHERE {due} AND concurrency_key IS NULL
+    WHERE {due} AND concurrency_key IS NULL AND rate_key IS NULL
       {filters}
-    ORDER BY priority DESC, run_after, id
+    ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 """
 
-#: Limited jobs: candidates, then their resources' running counts.
+#: Rate keys full now (their counted claims reach their limit) with due jobs waiting, and when each frees a claim.
+FULL_RATE_KEYS = """
+    SELECT key, min(counts_until) FROM {bucket} AS bucket
+    WHERE counts_until > clock_timestamp()
+      AND EXISTS (SELECT 1 FROM {job} WHERE rate_key = bucket.key AND state = 'ready'
+                  AND run_after <= clock_timestamp())
+    GROUP BY key HAVING sum(claims) >= min(rate_limit)
+"""
+
+#: Limited jobs: candidates (but not those of full rate keys), then their resources' use.
 LIMITED_CANDIDATES = """
-    SELECT id, concurrency_key, concurrency_limit, queue_name FROM {job} AS job
-    WHERE {due} AND (concurrency_key IS NOT NULL OR queue_name = ANY(%(limited_queues)s))
+    SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period FROM {job} AS job
+    WHERE {due}
+      AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL OR queue_name = ANY(%(limited_queues)s))
+      AND (rate_key IS NULL OR rate_key <> ALL(%(full_rate_keys)s))
       {filters}
-    ORDER BY priority DESC, run_after, id
+    ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(candidates)s
     FOR UPDATE SKIP LOCKED
 """
@@ -147,6 +161,19 @@ RUNNING_BY_QUEUE = """
     SELECT queue_name, count(*) FROM {job}
     WHERE state = 'running' AND queue_name = ANY(%s) GROUP BY queue_name
 """
+RATE_COUNTED = """
+    SELECT key, sum(claims) FROM {bucket}
+    WHERE key = ANY(%s) AND counts_until > clock_timestamp() GROUP BY key
+"""
+#: Adds a claim's rate-limited jobs to their buckets, and drops those keys' buckets that no longer count.
+COUNT_RATE_CLAIMS = """
+    INSERT INTO {bucket} (key, start, claims, rate_limit, counts_until)
+    SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::integer[], %s::integer[], %s::timestamptz[])
+    ON CONFLICT (key, start) DO UPDATE SET claims = {bucket}.claims + excluded.claims, rate_limit = excluded.rate_limit
+"""
+DROP_SPENT_BUCKETS = """
+    DELETE FROM {bucket} WHERE key = ANY(%s) AND counts_until <= statement_timestamp()
+"""
 
 
 class PostgreSQLOps(DatabaseOps):
@@ -157,12 +184,18 @@ class PostgreSQLOps(DatabaseOps):
         Unlimited jobs: one statement (PICK_NEXT inside CLAIM_SQL). Limited
         jobs, first and only when ``limited``: in one transaction, lock the
         candidates, take each resource's advisory lock (a claimer that cannot
-        get it skips those jobs), count what runs, and claim what fits.
+        get it skips those jobs), count what runs (and what each rate key has
+        claimed), claim what fits, and add the rate-limited claims to their
+        buckets before the locks go with the commit.
         """
-        from ..models import Job, JobRun, QueueState
+        from ..models import Job, JobRun, QueueState, RateBucket
 
         queue_limits = queue_limits or {}
-        tables = {"job": self.qn(Job._meta.db_table), "run": self.qn(JobRun._meta.db_table)}
+        tables = {
+            "job": self.qn(Job._meta.db_table),
+            "run": self.qn(JobRun._meta.db_table),
+            "bucket": self.qn(RateBucket._meta.db_table),
+        }
         due = DUE.format(queues=self.qn(QueueState._meta.db_table))
         filters = ""
         if queues:
@@ -189,31 +222,48 @@ class PostgreSQLOps(DatabaseOps):
             pick="{pick}",
         )
         rows = []
-        considered = 0
+        considered, rate_wait = 0, None
         if limited:
             with transaction.atomic(using=self.using, savepoint=False), self.connection.cursor() as cursor:
-                considered, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
+                rate_wait = self._full_rate_keys(cursor, tables, params)
+                candidates, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
+                considered = len(candidates)
                 if ids:
                     cursor.execute(
                         claim_sql.format(pick="SELECT unnest(%(ids)s::bigint[]) AS id"), {**params, "ids": ids}
                     )
                     rows += cursor.fetchall()
+                    self._count_rate_claims(cursor, tables, rows, rates.rate_limits(candidates))
         if len(rows) < limit:
             next_filters = filters + (" AND queue_name <> ALL(%(limited_queues)s)" if queue_limits else "")
             pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
             with self.connection.cursor() as cursor:
                 cursor.execute(claim_sql.format(pick=pick), {**params, "limit": limit - len(rows)})
                 rows += cursor.fetchall()
-        return self._claimed(worker_id, rows, considered)
+        claimed = self._claimed(worker_id, rows, considered)
+        claimed.rate_wait = rate_wait
+        return claimed
+
+    def _full_rate_keys(self, cursor, tables, params):
+        """Sets ``params['full_rate_keys']``; returns the seconds until the first of them frees, or None."""
+        cursor.execute(FULL_RATE_KEYS.format(**tables))
+        full = dict(cursor.fetchall())
+        params["full_rate_keys"] = sorted(full)
+        if not full:
+            return None
+        cursor.execute("SELECT clock_timestamp()")
+        return max((min(full.values()) - cursor.fetchone()[0]).total_seconds(), 0.0)
 
     def _choose_limited(self, cursor, tables, due, filters, params, queue_limits, limit):
         cursor.execute(LIMITED_CANDIDATES.format(due=due, filters=filters, **tables), params)
         candidates = cursor.fetchall()
         if not candidates:
-            return 0, []
+            return [], []
         keys = sorted({c[1] for c in candidates if c[1] is not None})
         limited_queues = sorted({c[3] for c in candidates if c[3] in queue_limits})
+        rate_keys = sorted({c[4] for c in candidates if c[4] is not None})
         resources = [("key", k) for k in keys] + [("queue", q) for q in limited_queues]
+        resources += [("rate", r) for r in rate_keys]
         locked = set()
         for resource in resources:
             # Transaction-scoped: released when this claim commits, after its
@@ -231,7 +281,18 @@ class PostgreSQLOps(DatabaseOps):
         if limited_queues:
             cursor.execute(RUNNING_BY_QUEUE.format(**tables), [limited_queues])
             running.update({("queue", q): n for q, n in cursor.fetchall()})
-        return len(candidates), self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
+        if rate_keys:
+            cursor.execute(RATE_COUNTED.format(**tables), [rate_keys])
+            running.update({("rate", r): n for r, n in cursor.fetchall()})
+        return candidates, self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
+
+    def _count_rate_claims(self, cursor, tables, rows, limits):
+        """Adds the rate-limited jobs among the claimed ``rows`` to their buckets, at their claim's time."""
+        at = CLAIM_COLUMNS.index("last_attempted_at")
+        buckets = rates.bucket_rows([(row[0], row[at]) for row in rows], limits)
+        if buckets:
+            cursor.execute(COUNT_RATE_CLAIMS.format(**tables), [list(column) for column in zip(*buckets)])
+            cursor.execute(DROP_SPENT_BUCKETS.format(**tables), [sorted({b[0] for b in buckets})])
 
     def complete_many(self, worker_id, succeeded):
         from ..models import Job, JobRun
