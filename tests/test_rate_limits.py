@@ -148,7 +148,7 @@ def test_a_bad_rate_key_is_refused(key):
 
 @pytest.mark.django_db
 def test_a_key_function_giving_no_string_writes_nothing():
-    with pytest.raises(InvalidJobArguments, match="rate_limit_key of tests.testapp.jobs.add"):
+    with pytest.raises(InvalidJobArguments, match=r"rate_limit_key of tests\.testapp\.jobs\.add"):
         jobs.add.using(rate_limit="5/s", rate_limit_key=lambda a, b: None).enqueue(1, 2)
     assert not Job.objects.exists()
 
