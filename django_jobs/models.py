@@ -145,10 +145,19 @@ class Job(models.Model):
                 name="django_jobs_limited_run_idx",
                 condition=Q(state=JobState.RUNNING, concurrency_key__isnull=False),
             ),
-            # Rate-limited jobs, found with the limited ones.
+            # Rate-limited jobs: in claim order (a claim reads only as many as it considers),
+            # and by key (whether a full key has jobs waiting).
+            models.Index(
+                models.F("priority").desc(),
+                "fair_round",
+                "run_after",
+                "id",
+                name="django_jobs_rate_idx",
+                condition=Q(state=JobState.READY, rate_key__isnull=False),
+            ),
             models.Index(
                 fields=["rate_key"],
-                name="django_jobs_rate_idx",
+                name="django_jobs_rate_key_idx",
                 condition=Q(state=JobState.READY, rate_key__isnull=False),
             ),
             # Fair queuing: a queue's current round, and the last round of each of its keys.

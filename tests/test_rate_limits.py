@@ -175,3 +175,12 @@ def test_an_idle_worker_sleeps_until_the_key_frees(monkeypatch):
     assert Job.objects.filter(state=JobState.SUCCEEDED).count() == 4
     assert 1.0 <= took < 3
     assert len(claims) < 60  # not a claim every BUSY_WAIT while it waited
+
+
+@pytest.mark.django_db
+def test_pruning_drops_buckets_long_spent():
+    now = timezone.now()
+    RateBucket.objects.create(key="gone", start=now, claims=1, rate_limit=1, counts_until=now - timedelta(hours=2))
+    RateBucket.objects.create(key="live", start=now, claims=1, rate_limit=1, counts_until=now + timedelta(seconds=5))
+    assert queue.prune_rate_buckets(using="default") == 1
+    assert list(RateBucket.objects.values_list("key", flat=True)) == ["live"]

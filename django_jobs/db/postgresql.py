@@ -133,25 +133,39 @@ PICK_NEXT = """
     FOR UPDATE SKIP LOCKED
 """
 
-#: Rate keys full now (their counted claims reach their limit) with due jobs waiting, and when each frees a claim.
+#: Rate keys full now (their counted claims reach their limit) with due jobs waiting, and how soon each frees a claim.
 FULL_RATE_KEYS = """
-    SELECT key, min(counts_until) FROM {bucket} AS bucket
-    WHERE counts_until > clock_timestamp()
-      AND EXISTS (SELECT 1 FROM {job} WHERE rate_key = bucket.key AND state = 'ready'
+    SELECT key, until - clock_timestamp() FROM (
+        SELECT key, min(counts_until) AS until FROM {bucket}
+        WHERE counts_until > clock_timestamp()
+        GROUP BY key HAVING sum(claims) >= min(rate_limit)
+    ) AS full_key
+    WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready'
                   AND run_after <= clock_timestamp())
-    GROUP BY key HAVING sum(claims) >= min(rate_limit)
 """
 
-#: Limited jobs: candidates (but not those of full rate keys), then their resources' use.
+#: Limited jobs: candidates (rate-limited ones but of full keys; those under a concurrency limit),
+#: each part read in its index's order. Not locked: every limited job is claimed only by the
+#: holder of its resources' advisory locks, and CLAIM_SQL skips any that stopped being ready.
 LIMITED_CANDIDATES = """
-    SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period FROM {job} AS job
-    WHERE {due}
-      AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL OR queue_name = ANY(%(limited_queues)s))
-      AND (rate_key IS NULL OR rate_key <> ALL(%(full_rate_keys)s))
-      {filters}
+    (SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period, priority,
+            fair_round, run_after FROM {job} AS job
+     WHERE {due} AND rate_key IS NOT NULL AND rate_key <> ALL(%(full_rate_keys)s) {filters}
+     ORDER BY priority DESC, fair_round, run_after, id LIMIT %(candidates)s)
+    UNION ALL
+    (SELECT id, concurrency_key, concurrency_limit, queue_name, NULL, NULL, NULL, priority,
+            fair_round, run_after FROM {job} AS job
+     WHERE {due} AND rate_key IS NULL
+       AND (concurrency_key IS NOT NULL OR queue_name = ANY(%(limited_queues)s)) {filters}
+     ORDER BY priority DESC, fair_round, run_after, id LIMIT %(candidates)s)
     ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(candidates)s
-    FOR UPDATE SKIP LOCKED
+"""
+#: A claim's try at each resource's lock, all in one statement (transaction-scoped: released when
+#: the claim commits, after its claims are visible to the next holder's count).
+TRY_LOCKS = """
+    SELECT resource, pg_try_advisory_xact_lock(hashtextextended('django_jobs:' || resource, 0))
+    FROM unnest(%s::text[]) AS resource
 """
 RUNNING_BY_KEY = """
     SELECT concurrency_key, count(*) FROM {job}
@@ -167,12 +181,12 @@ RATE_COUNTED = """
 """
 #: Adds a claim's rate-limited jobs to their buckets, and drops those keys' buckets that no longer count.
 COUNT_RATE_CLAIMS = """
+    WITH spent AS (
+        DELETE FROM {bucket} WHERE key = ANY(%s) AND counts_until <= statement_timestamp()
+    )
     INSERT INTO {bucket} (key, start, claims, rate_limit, counts_until)
     SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::integer[], %s::integer[], %s::timestamptz[])
     ON CONFLICT (key, start) DO UPDATE SET claims = {bucket}.claims + excluded.claims, rate_limit = excluded.rate_limit
-"""
-DROP_SPENT_BUCKETS = """
-    DELETE FROM {bucket} WHERE key = ANY(%s) AND counts_until <= statement_timestamp()
 """
 
 
@@ -249,10 +263,7 @@ class PostgreSQLOps(DatabaseOps):
         cursor.execute(FULL_RATE_KEYS.format(**tables))
         full = dict(cursor.fetchall())
         params["full_rate_keys"] = sorted(full)
-        if not full:
-            return None
-        cursor.execute("SELECT clock_timestamp()")
-        return max((min(full.values()) - cursor.fetchone()[0]).total_seconds(), 0.0)
+        return max(min(full.values()).total_seconds(), 0.0) if full else None
 
     def _choose_limited(self, cursor, tables, due, filters, params, queue_limits, limit):
         cursor.execute(LIMITED_CANDIDATES.format(due=due, filters=filters, **tables), params)
@@ -264,16 +275,9 @@ class PostgreSQLOps(DatabaseOps):
         rate_keys = sorted({c[4] for c in candidates if c[4] is not None})
         resources = [("key", k) for k in keys] + [("queue", q) for q in limited_queues]
         resources += [("rate", r) for r in rate_keys]
-        locked = set()
-        for resource in resources:
-            # Transaction-scoped: released when this claim commits, after its
-            # claims are visible to the next holder's count.
-            cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"django_jobs:{resource[0]}:{resource[1]}"],
-            )
-            if cursor.fetchone()[0]:
-                locked.add(resource)
+        names = {f"{kind}:{name}": (kind, name) for kind, name in resources}
+        cursor.execute(TRY_LOCKS, [list(names)])
+        locked = {names[name] for name, got in cursor.fetchall() if got}
         running = {}
         if keys:
             cursor.execute(RUNNING_BY_KEY.format(**tables), [keys])
@@ -291,8 +295,8 @@ class PostgreSQLOps(DatabaseOps):
         at = CLAIM_COLUMNS.index("last_attempted_at")
         buckets = rates.bucket_rows([(row[0], row[at]) for row in rows], limits)
         if buckets:
-            cursor.execute(COUNT_RATE_CLAIMS.format(**tables), [list(column) for column in zip(*buckets)])
-            cursor.execute(DROP_SPENT_BUCKETS.format(**tables), [sorted({b[0] for b in buckets})])
+            keys = sorted({b[0] for b in buckets})
+            cursor.execute(COUNT_RATE_CLAIMS.format(**tables), [keys, *(list(column) for column in zip(*buckets))])
 
     def complete_many(self, worker_id, succeeded):
         from ..models import Job, JobRun

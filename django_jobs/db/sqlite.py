@@ -62,18 +62,29 @@ PICK_NEXT = """
 
 #: Rate keys full now (their counted claims reach their limit) with due jobs waiting, and when each frees a claim.
 FULL_RATE_KEYS = """
-    SELECT key, min(counts_until) FROM {bucket} AS bucket
-    WHERE counts_until > %(now)s
-      AND EXISTS (SELECT 1 FROM {job} WHERE rate_key = bucket.key AND state = 'ready'
-                  AND run_after <= %(now)s)
-    GROUP BY key HAVING sum(claims) >= min(rate_limit)
+    SELECT key, until FROM (
+        SELECT key, min(counts_until) AS until FROM {bucket}
+        WHERE counts_until > %(now)s
+        GROUP BY key HAVING sum(claims) >= min(rate_limit)
+    ) AS full_key
+    WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready' AND run_after <= %(now)s)
 """
 
+#: Limited jobs: candidates (rate-limited ones but of full keys; those under a concurrency limit),
+#: each part read in its index's order.
 LIMITED_CANDIDATES = """
-    SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period FROM {job}
-    WHERE {due}
-      AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL OR queue_name IN ({limited_queues}))
-      {not_full} {filters}
+    SELECT * FROM (
+        SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period, priority,
+               fair_round, run_after FROM {job}
+        WHERE {due} AND rate_key IS NOT NULL {not_full} {filters}
+        ORDER BY priority DESC, fair_round, run_after, id LIMIT %(candidates)s)
+    UNION ALL
+    SELECT * FROM (
+        SELECT id, concurrency_key, concurrency_limit, queue_name, NULL, NULL, NULL, priority,
+               fair_round, run_after FROM {job}
+        WHERE {due} AND rate_key IS NULL
+          AND (concurrency_key IS NOT NULL OR queue_name IN ({limited_queues})) {filters}
+        ORDER BY priority DESC, fair_round, run_after, id LIMIT %(candidates)s)
     ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(candidates)s
 """
@@ -206,9 +217,7 @@ class SQLiteOps(DatabaseOps):
                     due=due,
                     filters=filters,
                     limited_queues=limited_queues,
-                    not_full=f"AND (rate_key IS NULL OR rate_key NOT IN ({_in_list('full', sorted(full), params)}))"
-                    if full
-                    else "",
+                    not_full=f"AND rate_key NOT IN ({_in_list('full', sorted(full), params)})" if full else "",
                     **tables,
                 )
                 cursor.execute(candidates_sql, params)
