@@ -184,3 +184,12 @@ def test_pruning_drops_buckets_long_spent():
     RateBucket.objects.create(key="live", start=now, claims=1, rate_limit=1, counts_until=now + timedelta(seconds=5))
     assert queue.prune_rate_buckets(using="default") == 1
     assert list(RateBucket.objects.values_list("key", flat=True)) == ["live"]
+
+
+@pytest.mark.django_db
+def test_a_job_under_both_limits_is_held_by_the_tighter():
+    both = jobs.add.using(rate_limit="5/s", rate_limit_key="r", concurrency_key="c", concurrency_limit=1)
+    for i in range(3):
+        both.enqueue(i, 0)
+    assert len(claim()) == 1
+    assert RateBucket.objects.get().claims == 1
