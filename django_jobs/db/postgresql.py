@@ -133,25 +133,28 @@ PICK_NEXT = """
     FOR UPDATE SKIP LOCKED
 """
 
-#: Rate keys full now (their counted claims reach their limit) with due jobs waiting, and how soon each frees a claim.
+#: Rate keys full now: their claims still counted reach their limit.
+FULL_KEYS = """
+    SELECT key, min(counts_until) AS until FROM {bucket}
+    WHERE counts_until > clock_timestamp()
+    GROUP BY key HAVING sum(claims) >= min(rate_limit)
+"""
+
+#: Of the full rate keys, those with due jobs waiting, and how soon each frees a claim.
 FULL_RATE_KEYS = """
-    SELECT key, until - clock_timestamp() FROM (
-        SELECT key, min(counts_until) AS until FROM {bucket}
-        WHERE counts_until > clock_timestamp()
-        GROUP BY key HAVING sum(claims) >= min(rate_limit)
-    ) AS full_key
+    SELECT key, until - clock_timestamp() FROM ({full_keys}) AS full_key
     WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready'
                   AND run_after <= clock_timestamp())
 """
 
-#: Limited jobs: candidates (rate-limited ones but of full keys; those under a concurrency limit),
+#: Limited jobs: candidates (rate-limited ones, but of full keys; those under a concurrency limit),
 #: each part read in its index's order. Not locked: every limited job is claimed only by the
 #: holder of its resources' advisory locks, and CLAIM_SQL skips any that stopped being ready.
 LIMITED_CANDIDATES = """
     (SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period, priority,
             fair_round, run_after FROM {job} AS job
-     WHERE {due} AND rate_key IS NOT NULL AND rate_key <> ALL(%(full_rate_keys)s) {filters}
-     ORDER BY priority DESC, fair_round, run_after, id LIMIT %(candidates)s)
+     WHERE {due} AND rate_key IS NOT NULL AND rate_key <> ALL(ARRAY(SELECT key FROM ({full_keys}) AS f)) {filters}
+     ORDER BY priority DESC, fair_round, run_after, id LIMIT %(rate_candidates)s)
     UNION ALL
     (SELECT id, concurrency_key, concurrency_limit, queue_name, NULL, NULL, NULL, priority,
             fair_round, run_after FROM {job} AS job
@@ -239,7 +242,6 @@ class PostgreSQLOps(DatabaseOps):
         considered, rate_wait = 0, None
         if limited:
             with transaction.atomic(using=self.using, savepoint=False), self.connection.cursor() as cursor:
-                rate_wait = self._full_rate_keys(cursor, tables, params)
                 candidates, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
                 considered = len(candidates)
                 if ids:
@@ -248,6 +250,8 @@ class PostgreSQLOps(DatabaseOps):
                     )
                     rows += cursor.fetchall()
                     self._count_rate_claims(cursor, tables, rows, rates.rate_limits(candidates))
+                if len(rows) < limit:  # the worker may go idle: tell it when a full key frees a claim
+                    rate_wait = self._rate_wait(cursor, tables)
         if len(rows) < limit:
             next_filters = filters + (" AND queue_name <> ALL(%(limited_queues)s)" if queue_limits else "")
             pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
@@ -258,15 +262,16 @@ class PostgreSQLOps(DatabaseOps):
         claimed.rate_wait = rate_wait
         return claimed
 
-    def _full_rate_keys(self, cursor, tables, params):
-        """Sets ``params['full_rate_keys']``; returns the seconds until the first of them frees, or None."""
-        cursor.execute(FULL_RATE_KEYS.format(**tables))
-        full = dict(cursor.fetchall())
-        params["full_rate_keys"] = sorted(full)
-        return max(min(full.values()).total_seconds(), 0.0) if full else None
+    def _rate_wait(self, cursor, tables):
+        """Seconds until the first full rate key with due jobs frees a claim; None if none is full."""
+        cursor.execute(FULL_RATE_KEYS.format(full_keys=FULL_KEYS.format(**tables), **tables))
+        waits = [wait.total_seconds() for _key, wait in cursor.fetchall()]
+        return max(min(waits), 0.0) if waits else None
 
     def _choose_limited(self, cursor, tables, due, filters, params, queue_limits, limit):
-        cursor.execute(LIMITED_CANDIDATES.format(due=due, filters=filters, **tables), params)
+        sql = LIMITED_CANDIDATES.format(due=due, filters=filters, full_keys=FULL_KEYS.format(**tables), **tables)
+        # Rate-limited candidates are rarely skipped (full keys are left out): a few more than the claim takes.
+        cursor.execute(sql, {**params, "rate_candidates": min(self.LIMITED_CANDIDATES, 2 * limit + 8)})
         candidates = cursor.fetchall()
         if not candidates:
             return [], []
