@@ -193,3 +193,12 @@ def test_a_job_under_both_limits_is_held_by_the_tighter():
         both.enqueue(i, 0)
     assert len(claim()) == 1
     assert RateBucket.objects.get().claims == 1
+
+
+@pytest.mark.django_db
+def test_a_full_key_of_another_queue_keeps_no_worker_of_this_one_waiting():
+    for _ in range(3):
+        rated_jobs.sync.using(queue_name="emails").enqueue("a")
+    claim()
+    mine = queue.claim(worker_id="w2", queues=["default"], limit=10, lease=LEASE, using="default")
+    assert mine.rate_wait is None

@@ -144,7 +144,7 @@ FULL_KEYS = """
 FULL_RATE_KEYS = """
     SELECT key, until - clock_timestamp() FROM ({full_keys}) AS full_key
     WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready'
-                  AND run_after <= clock_timestamp())
+                  AND run_after <= clock_timestamp() {filters})
 """
 
 #: Limited jobs: candidates (rate-limited ones, but of full keys; those under a concurrency limit),
@@ -251,7 +251,7 @@ class PostgreSQLOps(DatabaseOps):
                     rows += cursor.fetchall()
                     self._count_rate_claims(cursor, tables, rows, rates.rate_limits(candidates))
                 if len(rows) < limit:  # the worker may go idle: tell it when a full key frees a claim
-                    rate_wait = self._rate_wait(cursor, tables)
+                    rate_wait = self._rate_wait(cursor, tables, filters, params)
         if len(rows) < limit:
             next_filters = filters + (" AND queue_name <> ALL(%(limited_queues)s)" if queue_limits else "")
             pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
@@ -262,9 +262,9 @@ class PostgreSQLOps(DatabaseOps):
         claimed.rate_wait = rate_wait
         return claimed
 
-    def _rate_wait(self, cursor, tables):
-        """Seconds until the first full rate key with due jobs frees a claim; None if none is full."""
-        cursor.execute(FULL_RATE_KEYS.format(full_keys=FULL_KEYS.format(**tables), **tables))
+    def _rate_wait(self, cursor, tables, filters, params):
+        """Seconds until the first full rate key with due jobs this claimer serves frees a claim (None: none)."""
+        cursor.execute(FULL_RATE_KEYS.format(full_keys=FULL_KEYS.format(**tables), filters=filters, **tables), params)
         waits = [wait.total_seconds() for _key, wait in cursor.fetchall()]
         return max(min(waits), 0.0) if waits else None
 

@@ -67,7 +67,8 @@ FULL_RATE_KEYS = """
         WHERE counts_until > %(now)s
         GROUP BY key HAVING sum(claims) >= min(rate_limit)
     ) AS full_key
-    WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready' AND run_after <= %(now)s)
+    WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready' AND run_after <= %(now)s
+                  {filters})
 """
 
 #: Limited jobs: candidates (rate-limited ones but of full keys; those under a concurrency limit),
@@ -211,7 +212,7 @@ class SQLiteOps(DatabaseOps):
         rate_wait = None
         with self.write_transaction() as cursor:
             if limited:
-                cursor.execute(FULL_RATE_KEYS.format(**tables), params)
+                cursor.execute(FULL_RATE_KEYS.format(filters=filters, **tables), params)
                 full = dict(cursor.fetchall())
                 if full:
                     rate_wait = max((self.from_db_datetime(min(full.values())) - now).total_seconds(), 0.0)
