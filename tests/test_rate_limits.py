@@ -43,7 +43,7 @@ def test_forty_jobs_at_five_per_second_across_two_workers(workers):
     procs = [workers.start("--burst", "--concurrency", "4") for _ in range(2)]
     for proc in procs:
         assert proc.wait(120) == 0, workers.output(proc)
-    assert Job.objects.filter(state=JobState.SUCCEEDED).count() == 40
+    assert Job.objects.filter(state=JobState.SUCCEEDED).count() == 40, [workers.output(p)[-3000:] for p in procs]
     starts = sorted(JobRun.objects.values_list("started_at", flat=True))
     assert most_in_any_window(starts, 1) <= 5
     # Held to the limit, not below it: 8 periods' worth, each at most a slice longer.

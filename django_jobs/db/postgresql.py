@@ -147,6 +147,11 @@ FULL_RATE_KEYS = """
                   AND run_after <= clock_timestamp() {filters})
 """
 
+RATE_JOBS_DUE = """
+    SELECT EXISTS (SELECT 1 FROM {job} WHERE state = 'ready' AND rate_key IS NOT NULL
+                   AND run_after <= clock_timestamp() {filters})
+"""
+
 #: Limited jobs: candidates (rate-limited ones, but of full keys; those under a concurrency limit),
 #: each part read in its index's order. Not locked: every limited job is claimed only by the
 #: holder of its resources' advisory locks, and CLAIM_SQL skips any that stopped being ready.
@@ -242,7 +247,9 @@ class PostgreSQLOps(DatabaseOps):
         considered, rate_wait = 0, None
         if limited:
             with transaction.atomic(using=self.using, savepoint=False), self.connection.cursor() as cursor:
-                candidates, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
+                candidates, ids, contended = self._choose_limited(
+                    cursor, tables, due, filters, params, queue_limits, limit
+                )
                 considered = len(candidates)
                 if ids:
                     cursor.execute(
@@ -252,6 +259,10 @@ class PostgreSQLOps(DatabaseOps):
                     self._count_rate_claims(cursor, tables, rows, rates.rate_limits(candidates))
                 if len(rows) < limit:  # the worker may go idle: tell it when a full key frees a claim
                     rate_wait = self._rate_wait(cursor, tables, filters, params)
+                    if rate_wait is None and self._rate_jobs_due(cursor, tables, filters, params):
+                        contended = True  # another claimer took them, or a key freed between the reads
+                    if contended:  # another claimer held a rate key, or took its jobs: look again in a moment
+                        rate_wait = rates.CONTENDED_WAIT if rate_wait is None else min(rate_wait, rates.CONTENDED_WAIT)
         if len(rows) < limit:
             next_filters = filters + (" AND queue_name <> ALL(%(limited_queues)s)" if queue_limits else "")
             pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
@@ -268,13 +279,18 @@ class PostgreSQLOps(DatabaseOps):
         waits = [wait.total_seconds() for _key, wait in cursor.fetchall()]
         return max(min(waits), 0.0) if waits else None
 
+    def _rate_jobs_due(self, cursor, tables, filters, params):
+        """Whether due rate-limited jobs this claimer serves are waiting (of keys not full: see _rate_wait)."""
+        cursor.execute(RATE_JOBS_DUE.format(filters=filters, **tables), params)
+        return cursor.fetchone()[0]
+
     def _choose_limited(self, cursor, tables, due, filters, params, queue_limits, limit):
         sql = LIMITED_CANDIDATES.format(due=due, filters=filters, full_keys=FULL_KEYS.format(**tables), **tables)
         # Rate-limited candidates are rarely skipped (full keys are left out): a few more than the claim takes.
         cursor.execute(sql, {**params, "rate_candidates": min(self.LIMITED_CANDIDATES, 2 * limit + 8)})
         candidates = cursor.fetchall()
         if not candidates:
-            return [], []
+            return [], [], False
         keys = sorted({c[1] for c in candidates if c[1] is not None})
         limited_queues = sorted({c[3] for c in candidates if c[3] in queue_limits})
         rate_keys = sorted({c[4] for c in candidates if c[4] is not None})
@@ -293,7 +309,8 @@ class PostgreSQLOps(DatabaseOps):
         if rate_keys:
             cursor.execute(RATE_COUNTED.format(**tables), [rate_keys])
             running.update({("rate", r): n for r, n in cursor.fetchall()})
-        return candidates, self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
+        chosen = self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
+        return candidates, chosen, any(("rate", r) not in locked for r in rate_keys)
 
     def _count_rate_claims(self, cursor, tables, rows, limits):
         """Adds the rate-limited jobs among the claimed ``rows`` to their buckets, at their claim's time."""

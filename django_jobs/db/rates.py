@@ -18,6 +18,9 @@ from datetime import UTC, datetime, timedelta
 #: Slices per period: a saturated key gets N claims per 1.1 periods at worst.
 RATE_SLICES = 10
 
+#: A claim that found a rate key's lock held by another claimer says to try again this soon (seconds).
+CONTENDED_WAIT = 0.05
+
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
