@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from ..transitions import CLAIM, COMPLETE
-from . import rates
+from . import postgresql_rates, rates
 from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
 from .postgresql_sessions import CANCEL_CHANNEL, WORKER_LOCK_SPACE, AdvisoryLockLeadership, PostgreSQLListener
 
@@ -133,25 +133,6 @@ PICK_NEXT = """
     FOR UPDATE SKIP LOCKED
 """
 
-#: Rate keys full now: their claims still counted reach their limit.
-FULL_KEYS = """
-    SELECT key, min(counts_until) AS until FROM {bucket}
-    WHERE counts_until > clock_timestamp()
-    GROUP BY key HAVING sum(claims) >= min(rate_limit)
-"""
-
-#: Of the full rate keys, those with due jobs waiting, and how soon each frees a claim.
-FULL_RATE_KEYS = """
-    SELECT key, until - clock_timestamp() FROM ({full_keys}) AS full_key
-    WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready'
-                  AND run_after <= clock_timestamp() {filters})
-"""
-
-RATE_JOBS_DUE = """
-    SELECT EXISTS (SELECT 1 FROM {job} WHERE state = 'ready' AND rate_key IS NOT NULL
-                   AND run_after <= clock_timestamp() {filters})
-"""
-
 #: Limited jobs: candidates (rate-limited ones, but of full keys; those under a concurrency limit),
 #: each part read in its index's order. Not locked: every limited job is claimed only by the
 #: holder of its resources' advisory locks, and CLAIM_SQL skips any that stopped being ready.
@@ -182,19 +163,6 @@ RUNNING_BY_KEY = """
 RUNNING_BY_QUEUE = """
     SELECT queue_name, count(*) FROM {job}
     WHERE state = 'running' AND queue_name = ANY(%s) GROUP BY queue_name
-"""
-RATE_COUNTED = """
-    SELECT key, sum(claims) FROM {bucket}
-    WHERE key = ANY(%s) AND counts_until > clock_timestamp() GROUP BY key
-"""
-#: Adds a claim's rate-limited jobs to their buckets, and drops those keys' buckets that no longer count.
-COUNT_RATE_CLAIMS = """
-    WITH spent AS (
-        DELETE FROM {bucket} WHERE key = ANY(%s) AND counts_until <= statement_timestamp()
-    )
-    INSERT INTO {bucket} (key, start, claims, rate_limit, counts_until)
-    SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::integer[], %s::integer[], %s::timestamptz[])
-    ON CONFLICT (key, start) DO UPDATE SET claims = {bucket}.claims + excluded.claims, rate_limit = excluded.rate_limit
 """
 
 
@@ -256,10 +224,10 @@ class PostgreSQLOps(DatabaseOps):
                         claim_sql.format(pick="SELECT unnest(%(ids)s::bigint[]) AS id"), {**params, "ids": ids}
                     )
                     rows += cursor.fetchall()
-                    self._count_rate_claims(cursor, tables, rows, rates.rate_limits(candidates))
+                    postgresql_rates.count_rate_claims(cursor, tables, rows, rates.rate_limits(candidates))
                 if len(rows) < limit:  # the worker may go idle: tell it when a full key frees a claim
-                    rate_wait = self._rate_wait(cursor, tables, filters, params)
-                    if rate_wait is None and self._rate_jobs_due(cursor, tables, filters, params):
+                    rate_wait = postgresql_rates.rate_wait(cursor, tables, filters, params)
+                    if rate_wait is None and postgresql_rates.rate_jobs_due(cursor, tables, filters, params):
                         contended = True  # another claimer took them, or a key freed between the reads
                     if contended:  # another claimer held a rate key, or took its jobs: look again in a moment
                         rate_wait = rates.CONTENDED_WAIT if rate_wait is None else min(rate_wait, rates.CONTENDED_WAIT)
@@ -273,19 +241,10 @@ class PostgreSQLOps(DatabaseOps):
         claimed.rate_wait = rate_wait
         return claimed
 
-    def _rate_wait(self, cursor, tables, filters, params):
-        """Seconds until the first full rate key with due jobs this claimer serves frees a claim (None: none)."""
-        cursor.execute(FULL_RATE_KEYS.format(full_keys=FULL_KEYS.format(**tables), filters=filters, **tables), params)
-        waits = [wait.total_seconds() for _key, wait in cursor.fetchall()]
-        return max(min(waits), 0.0) if waits else None
-
-    def _rate_jobs_due(self, cursor, tables, filters, params):
-        """Whether due rate-limited jobs this claimer serves are waiting (of keys not full: see _rate_wait)."""
-        cursor.execute(RATE_JOBS_DUE.format(filters=filters, **tables), params)
-        return cursor.fetchone()[0]
-
     def _choose_limited(self, cursor, tables, due, filters, params, queue_limits, limit):
-        sql = LIMITED_CANDIDATES.format(due=due, filters=filters, full_keys=FULL_KEYS.format(**tables), **tables)
+        sql = LIMITED_CANDIDATES.format(
+            due=due, filters=filters, full_keys=postgresql_rates.FULL_KEYS.format(**tables), **tables
+        )
         # Rate-limited candidates are rarely skipped (full keys are left out): a few more than the claim takes.
         cursor.execute(sql, {**params, "rate_candidates": min(self.LIMITED_CANDIDATES, 2 * limit + 8)})
         candidates = cursor.fetchall()
@@ -307,18 +266,10 @@ class PostgreSQLOps(DatabaseOps):
             cursor.execute(RUNNING_BY_QUEUE.format(**tables), [limited_queues])
             running.update({("queue", q): n for q, n in cursor.fetchall()})
         if rate_keys:
-            cursor.execute(RATE_COUNTED.format(**tables), [rate_keys])
+            cursor.execute(postgresql_rates.RATE_COUNTED.format(**tables), [rate_keys])
             running.update({("rate", r): n for r, n in cursor.fetchall()})
         chosen = self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
         return candidates, chosen, any(("rate", r) not in locked for r in rate_keys)
-
-    def _count_rate_claims(self, cursor, tables, rows, limits):
-        """Adds the rate-limited jobs among the claimed ``rows`` to their buckets, at their claim's time."""
-        at = CLAIM_COLUMNS.index("last_attempted_at")
-        buckets = rates.bucket_rows([(row[0], row[at]) for row in rows], limits)
-        if buckets:
-            keys = sorted({b[0] for b in buckets})
-            cursor.execute(COUNT_RATE_CLAIMS.format(**tables), [keys, *(list(column) for column in zip(*buckets))])
 
     def complete_many(self, worker_id, succeeded):
         from ..models import Job, JobRun
