@@ -38,7 +38,7 @@ LABELS = {
     "bare": "bare INSERT+COMMIT",
 }
 SHALLOW = 10_000  # W4's reference depth
-WORKLOADS = ["w1", "w1b", "w2", "w3", "w4", "w5a", "w5b", "sqlite", "pgbench"]
+WORKLOADS = ["w1", "w1b", "w2", "w2r", "fair", "w3", "w4", "w5a", "w5b", "sqlite", "pgbench"]
 
 # Polling interval per system. django_jobs and procrastinate wake on LISTEN/NOTIFY (their poll
 # is only a fallback); django-tasks-db and django-q2 poll, at 0.1 s here (defaults 1 s and 0.2 s).
@@ -81,6 +81,7 @@ def parse():
         "w1": 500 if q else 2000,
         "w1b": 5000 if q else 20000,
         "w2": 2000 if q else 10000,
+        "fair": 100_000,  # 1,000 tenants x 100 jobs (bench.systems.FAIR_KEYS)
         "w3": 50 if q else 200,
         "w5a": 1000 if q else 5000,
         "w5b": 200 if q else 1000,
@@ -338,6 +339,16 @@ def run_all(r, args, systems, info):
                 r.record(
                     r.driver(system, "w2", env(r.fresh(system)), n=args.n["w2"], slots=args.slots), f"w2 {system}", rep
                 )
+            if "w2r" in only and system == "ours":  # rate limits: django_jobs' own
+                r.record(
+                    r.driver(system, "w2r", env(r.fresh(system)), n=args.n["w2"], slots=args.slots),
+                    f"w2r {system}",
+                    rep,
+                )
+            if "fair" in only and system == "ours":  # fair queuing, and the same drain without keys
+                for workload in ("fair", "fair0"):
+                    res = r.driver(system, workload, env(r.fresh(system)), n=args.n["fair"], slots=args.slots)
+                    r.record(res, f"{workload} {system}", rep)
             if "w3" in only:
                 r.record(
                     r.driver(system, "w3", env(r.fresh(system)), n=args.n["w3"], gap=0.02, slots=args.slots),
@@ -571,6 +582,11 @@ def render(results, info, args):
     if "w2" in only:
         row(f"W2 drain {n['w2']:,} waiting no-op jobs (jobs/s)", lambda s: cell(f"w2 {s}"))
         row("W2 worker peak RSS, all processes (MB) ↓", lambda s: cell(f"w2 {s}", "rss_peak_mb"), "MB")
+    if "w2r" in only:
+        row(f"W2R: W2 under a rate limit that never binds ({n['w2']:,} jobs; jobs/s)", lambda s: cell(f"w2r {s}"))
+    if "fair" in only:
+        row(f"FAIR drain {n['fair']:,} no-ops of 1,000 fairness keys (jobs/s)", lambda s: cell(f"fair {s}"))
+        row(f"FAIR0 the same {n['fair']:,} without keys (jobs/s)", lambda s: cell(f"fair0 {s}"))
     if "w3" in only:
         row(
             f"W3 pick-up p50, commit → start ({n['w3']} jobs, 20 ms apart; ms) ↓",

@@ -27,7 +27,9 @@ SPY_OPTS = ["-r", "200", "--nonblocking", "--idle"]
 def parse():
     p = argparse.ArgumentParser()
     p.add_argument("system")
-    p.add_argument("workload", choices=["setup", "fill_sql", "w1", "w1b", "w2", "w3", "w4", "w5a", "w5b"])
+    p.add_argument(
+        "workload", choices=["setup", "fill_sql", "w1", "w1b", "w2", "w2r", "fair", "fair0", "w3", "w4", "w5a", "w5b"]
+    )
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--slots", type=int, default=2)
     p.add_argument("--poll", type=float, default=1.0)
@@ -196,8 +198,9 @@ def main():
             result["rate"] = done / (time.time() - t0)
             result["note"] = system.bulk_note
 
-    elif args.workload in ("w2", "w5a", "w5b"):
-        kind = {"w2": "noop", "w5a": "flaky", "w5b": "sleepy"}[args.workload]
+    elif args.workload in ("w2", "w2r", "fair", "fair0", "w5a", "w5b"):
+        kinds = {"w2": "noop", "w2r": "rated", "fair": "fair", "fair0": "noop", "w5a": "flaky", "w5b": "sleepy"}
+        kind = kinds[args.workload]
         markdir = tempfile.mkdtemp(prefix="bench-marks-")
         os.environ["BENCH_MARK_DIR"] = markdir
         t0 = time.time()

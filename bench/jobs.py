@@ -28,3 +28,8 @@ def flaky(i):
 @task
 def sleepy(i):
     jobbodies.sleepy(i)
+
+
+@task
+def tenant(i):
+    """Flow control (FLOW): a no-op enqueued with a fairness_key per tenant."""

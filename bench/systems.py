@@ -21,6 +21,12 @@ def django_cmd(*args):
     return [PY, "-m", "django", *args]
 
 
+#: Flow-control workloads (django_jobs only): W2 under a rate limit that never binds, and fair queuing.
+FLOW_KINDS = ("rated", "fair")
+NEVER_BINDS = "1000000/s"
+FAIR_KEYS = 1000
+
+
 class Adapter:
     name = ""
     label = ""
@@ -127,10 +133,30 @@ class Ours(Adapter):
 
         from . import jobs
 
+        if kind in FLOW_KINDS:
+            return self.fill_flow(kind, n)
         task = getattr(jobs, kind)
         for start in range(0, n, 5000):
             calls = [(task, () if kind == "noop" else (i,)) for i in range(start, min(n, start + 5000))]
             django_jobs.enqueue_many(calls)
+
+    def fill_flow(self, kind, n):
+        """
+        W2R: no-ops under a rate limit that never binds (one key: the task).
+        FAIR: no-ops of FAIR_KEYS tenants, each with its fairness_key, enqueued tenant after tenant.
+        """
+        import django_jobs
+
+        from . import jobs
+
+        if kind == "rated":
+            task = jobs.noop.using(rate_limit=NEVER_BINDS)
+            calls = [(task,)] * n
+        else:
+            per_key = [jobs.tenant.using(fairness_key=f"tenant-{k}") for k in range(FAIR_KEYS)]
+            calls = [(per_key[i * FAIR_KEYS // n], (i,)) for i in range(n)]
+        for start in range(0, n, 5000):
+            django_jobs.enqueue_many(calls[start : start + 5000])
 
     def worker_cmds(self):
         per = max(1, self.slots // self.processes)

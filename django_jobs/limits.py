@@ -159,3 +159,23 @@ def task_path(value, what="task path"):
     if len(parts) < 2 or not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):
         raise InvalidJobType(f"{what} must be a dotted path of Python names (module.function), not {value!r}.")
     return value
+
+
+#: The periods a rate limit may count over: ``"100/m"`` is 100 per 60 seconds.
+RATE_PERIODS = {"s": 1, "m": 60, "h": 3600}
+
+
+def rate(value, what="rate_limit"):
+    """
+    A rate limit ``"N/s"``, ``"N/m"`` or ``"N/h"`` (N an integer from 1 to
+    MAX_ATTEMPTS) as ``(N, seconds in the period)``. Raises InvalidJobType: a
+    rate limit is an option of the task, checked when it is declared.
+    """
+    if not isinstance(value, str):
+        raise InvalidJobType(f"{what} must be a string such as '100/m' (N/s, N/m or N/h), not {value!r}.")
+    count, slash, unit = value.strip().partition("/")
+    if not slash or unit not in RATE_PERIODS or not (count.isascii() and count.isdigit()):
+        raise InvalidJobType(f"{what} must be N/s, N/m or N/h with N a whole number, such as '100/m', not {value!r}.")
+    if not 1 <= int(count) <= MAX_ATTEMPTS:
+        raise InvalidJobType(f"{what} must allow between 1 and {MAX_ATTEMPTS} jobs per period, not {value!r}.")
+    return int(count), RATE_PERIODS[unit]

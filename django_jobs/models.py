@@ -13,6 +13,7 @@ __all__ = [
     "JobRun",
     "JobState",
     "QueueState",
+    "RateBucket",
     "RecurringState",
     "RunOutcome",
     "Worker",
@@ -74,6 +75,17 @@ class Job(models.Model):
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
     concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
 
+    #: Rate limits (``rate_limit="100/m"``): no more than ``rate_limit`` jobs sharing ``rate_key`` are
+    #: claimed within any ``rate_period`` seconds, across all workers; RateBucket counts their claims.
+    rate_key = models.CharField(max_length=255, null=True, blank=True)
+    rate_limit = models.PositiveIntegerField(null=True, blank=True)
+    rate_period = models.PositiveIntegerField(null=True, blank=True)
+    #: Fair queuing: within a priority, jobs are claimed in ``fair_round`` order. The jobs of one
+    #: ``fairness_key`` waiting in a queue take consecutive rounds from the queue's current one
+    #: (``queue.fairness``), so the keys take turns; a job without a key has round 0.
+    fairness_key = models.CharField(max_length=255, null=True, blank=True)
+    fair_round = models.BigIntegerField(default=0, db_default=0)
+
     uniqkey = models.CharField(max_length=255, null=True, blank=True)
     # "coalesce" is an SQL keyword: the column gets another name.
     coalesce = models.CharField(max_length=255, null=True, blank=True, db_column="coalesce_key")
@@ -103,15 +115,17 @@ class Job(models.Model):
             # ``limit`` rows however many wait.
             models.Index(
                 models.F("priority").desc(),
+                "fair_round",
                 "run_after",
                 "id",
                 name="django_jobs_claim_any_idx",
-                condition=Q(state=JobState.READY, concurrency_key__isnull=True),
+                condition=Q(state=JobState.READY, concurrency_key__isnull=True, rate_key__isnull=True),
             ),
             # The same for a worker of some queues; also per-queue counts of ready jobs.
             models.Index(
                 "queue_name",
                 models.F("priority").desc(),
+                "fair_round",
                 "run_after",
                 "id",
                 name="django_jobs_claim_idx",
@@ -130,6 +144,32 @@ class Job(models.Model):
                 fields=["concurrency_key"],
                 name="django_jobs_limited_run_idx",
                 condition=Q(state=JobState.RUNNING, concurrency_key__isnull=False),
+            ),
+            # Rate-limited jobs: in claim order (a claim reads only as many as it considers),
+            # and by key (whether a full key has jobs waiting).
+            models.Index(
+                models.F("priority").desc(),
+                "fair_round",
+                "run_after",
+                "id",
+                name="django_jobs_rate_idx",
+                condition=Q(state=JobState.READY, rate_key__isnull=False),
+            ),
+            models.Index(
+                fields=["rate_key"],
+                name="django_jobs_rate_key_idx",
+                condition=Q(state=JobState.READY, rate_key__isnull=False),
+            ),
+            # Fair queuing: a queue's current round, and the last round of each of its keys.
+            models.Index(
+                fields=["queue_name", "fair_round"],
+                name="django_jobs_fair_queue_idx",
+                condition=Q(state=JobState.READY, fairness_key__isnull=False),
+            ),
+            models.Index(
+                fields=["queue_name", "fairness_key", "fair_round"],
+                name="django_jobs_fair_key_idx",
+                condition=Q(state=JobState.READY, fairness_key__isnull=False),
             ),
             # Rescuing expired leases.
             models.Index(
@@ -266,6 +306,32 @@ class QueueState(models.Model):
 
     def __str__(self):
         return f"{self.name} ({'paused' if self.paused else 'running'})"
+
+
+class RateBucket(models.Model):
+    """
+    How many jobs of one rate key were claimed in one slice of its period (a
+    tenth: ``RATE_SLICES``), as of ``start``. A claim counts the buckets whose
+    ``counts_until`` (start + period + slice) has not passed: every claim of
+    the last period, and a slice more, so a limit is never exceeded in any
+    window of its period. Only the claimer holding the key's lock writes them.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    key = models.CharField(max_length=255)
+    start = models.DateTimeField()
+    claims = models.PositiveIntegerField()
+    #: The limit of the jobs counted here (a key is full once its buckets' claims reach it).
+    rate_limit = models.PositiveIntegerField()
+    counts_until = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("rate limit bucket")
+        constraints = [models.UniqueConstraint(fields=["key", "start"], name="django_jobs_rate_bucket")]
+        indexes = [models.Index(fields=["counts_until"], name="django_jobs_rate_until_idx")]
+
+    def __str__(self):
+        return f"{self.key} @ {self.start.isoformat()}: {self.claims}"
 
 
 class RecurringState(models.Model):

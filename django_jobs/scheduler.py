@@ -72,6 +72,7 @@ class Scheduler:
             pruned = queue.prune(using=self.using)
             if pruned:
                 logger.info("Pruned %d finished job(s) past their keep time.", pruned)
+            queue.prune_rate_buckets(using=self.using)
 
     def close(self):
         self.leadership.release()

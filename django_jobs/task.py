@@ -53,6 +53,9 @@ class JobOptions(TypedDict, total=False):
     keep_for: float | timedelta | None
     concurrency_key: str | Callable[..., str] | None
     concurrency_limit: int | None
+    rate_limit: str | None
+    rate_limit_key: str | Callable[..., str] | None
+    fairness_key: str | Callable[..., str] | None
     schema: dict[str, Any] | None
     redact_args: bool
     #: Jobs (results or ids) that must finish first (docs/workflows.md).
@@ -114,6 +117,14 @@ class JobTask(GenericTask[P, R], Generic[P, R]):
     #: workers: a string, or a callable of the job's arguments returning one.
     concurrency_key: str | Callable[..., str] | None = None
     concurrency_limit: int | None = None
+    #: At most N jobs claimed in any second, minute or hour (``"N/s"``, ``"N/m"``, ``"N/h"``), across all
+    #: workers, counted per ``rate_limit_key`` (a string, or a callable of the job's arguments
+    #: returning one; None: the task's path).
+    rate_limit: str | None = None
+    rate_limit_key: str | Callable[..., str] | None = None
+    #: Waiting jobs of different keys (a string, or a callable of the arguments returning one: a
+    #: tenant) are claimed in turn within a queue and priority.
+    fairness_key: str | Callable[..., str] | None = None
     #: A JSON Schema the arguments must satisfy at enqueue, as an object of
     #: parameter name -> value (needs the ``jsonschema`` package).
     schema: dict[str, Any] | None = None

@@ -12,6 +12,7 @@ expire and the jobs run again (at least once, as after any crash).
 """
 
 import logging
+import math
 import os
 import queue as queue_module
 import signal
@@ -93,6 +94,7 @@ class Worker:
         self.claims = Reconnect("Claiming jobs")
         self.next_cancel_check = 0.0
         self.next_limited_check = 0.0
+        self.rate_wake = None  # when a rate key full at the last claim frees one (monotonic)
         self.work: queue_module.SimpleQueue[ClaimedJob | None] = queue_module.SimpleQueue()
         self.threads = []
         self.scheduler = Scheduler(using=using, options=options, worker_id=self.worker_id)
@@ -141,7 +143,8 @@ class Worker:
                 self._check_overruns()
                 free = self.concurrency + self._prefetch() - self.slots.busy
                 claimed = self._report_and_claim(max(free, 0))
-                if self.burst and not claimed and not self.slots.busy and not self.reporter.has_pending():
+                idle = not claimed and not self.slots.busy and not self.reporter.has_pending()
+                if self.burst and idle and self.rate_wake is None:  # rate-limited jobs waiting are due work too
                     break
                 if free > 0 and len(claimed) == free:
                     continue  # there may be more: fill the freed slots first
@@ -151,7 +154,7 @@ class Worker:
                     self.slot_freed.clear()
                     self._check_cancelled(listener.wait(0))
                 elif not claimed and not self.reporter.has_pending():
-                    self._check_cancelled(listener.wait(self.options.POLL_INTERVAL))
+                    self._check_cancelled(listener.wait(self._idle_wait()))
         finally:
             self._shutdown()
             if flusher is not None:
@@ -233,8 +236,11 @@ class Worker:
                 limited=limited and free > 0,
                 backend=self.backend,
             )
-            if limited and free > 0 and not claimed.limited_candidates:
-                self.next_limited_check = now + self.options.POLL_INTERVAL
+            if limited and free > 0:
+                # A full rate key's jobs are looked for again when it frees a claim, not before.
+                self.rate_wake = None if claimed.rate_wait is None else now + claimed.rate_wait
+                if not claimed.limited_candidates:
+                    self.next_limited_check = min(now + self.options.POLL_INTERVAL, self.rate_wake or math.inf)
         except Exception as e:
             connections[self.using].close()
             self.reporter.give_back(succeeded)  # still held by their leases: recorded at the next try
@@ -248,6 +254,12 @@ class Worker:
         for job in claimed:
             self.work.put(job)
         return claimed
+
+    def _idle_wait(self):
+        """POLL_INTERVAL, or less when a full rate key frees a claim sooner: sleep until then, not longer."""
+        if self.rate_wake is None:
+            return self.options.POLL_INTERVAL
+        return min(self.options.POLL_INTERVAL, max(self.rate_wake - time.monotonic(), 0.001))
 
     def _start_threads(self, count):
         for _ in range(count):

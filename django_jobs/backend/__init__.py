@@ -64,6 +64,20 @@ class DatabaseBackend(BaseTaskBackend):
                 not isinstance(task.concurrency_limit, int) or task.concurrency_limit < 1
             ):
                 raise InvalidJobType(f"concurrency_limit must be an integer >= 1, not {task.concurrency_limit!r}.")
+            if task.rate_limit is not None:
+                limits.rate(task.rate_limit)
+            elif task.rate_limit_key is not None:
+                raise InvalidJobType("rate_limit_key needs a rate_limit (such as '100/m') to count against.")
+            for name in ("rate_limit_key", "fairness_key"):
+                value = getattr(task, name)
+                if (
+                    value is not None
+                    and not callable(value)
+                    and (not isinstance(value, str) or not 0 < len(value) <= 255)
+                ):
+                    raise InvalidJobType(
+                        f"{name} must be a non-empty string of at most 255 characters or a callable, not {value!r}."
+                    )
             check_schema_is_valid(task)
             for name in ("uniqkey", "coalesce"):
                 value = getattr(task, name)

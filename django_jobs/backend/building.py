@@ -50,6 +50,17 @@ def job_ids(depends_on):
     return ids
 
 
+def key_of(task, option, args, kwargs):
+    """The key ``task``'s ``option`` gives this call: the string itself, or its callable's result, checked."""
+    given = getattr(task, option)
+    key = given(*args, **kwargs) if callable(given) else given
+    if not isinstance(key, str) or not key or len(key) > 255:
+        raise InvalidJobArguments(
+            f"{option} of {task.module_path} must give a non-empty string of at most 255 characters, not {key!r}."
+        )
+    return key
+
+
 def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False):
     """
     An unsaved Job for ``task`` called with ``args``/``kwargs`` on ``backend``,
@@ -87,12 +98,15 @@ def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False)
         if task.schema is not None:
             check_schema(task, task.schema, as_json(arguments, "arguments"))
         if task.concurrency_key is not None:
-            key = task.concurrency_key(*args, **kwargs) if callable(task.concurrency_key) else task.concurrency_key
-            if not isinstance(key, str) or not key or len(key) > 255:
-                raise InvalidJobArguments(
-                    f"concurrency_key of {task.module_path} must give a non-empty string, not {key!r}."
-                )
-            job.concurrency_key, job.concurrency_limit = key, task.concurrency_limit or 1
+            job.concurrency_key = key_of(task, "concurrency_key", args, kwargs)
+            job.concurrency_limit = task.concurrency_limit or 1
+        if task.rate_limit is not None:
+            job.rate_limit, job.rate_period = limits.rate(task.rate_limit)
+            job.rate_key = (
+                task.module_path if task.rate_limit_key is None else key_of(task, "rate_limit_key", args, kwargs)
+            )
+        if task.fairness_key is not None:
+            job.fairness_key = key_of(task, "fairness_key", args, kwargs)
         if task.depends_on is not None:
             job.depends_on = job_ids(task.depends_on)  # type: ignore[attr-defined]  # read by queue.dependencies
         if not isinstance(task.run_on_failure, bool):

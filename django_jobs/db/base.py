@@ -78,9 +78,14 @@ def declared(sql, transition):
 
 
 class ClaimBatch(list):
-    """The ClaimedJobs of one claim; also says how many limited jobs it considered."""
+    """
+    The ClaimedJobs of one claim; also says how many limited jobs it
+    considered, and in how many seconds a rate key that is full now frees
+    (None: none is full), so that a worker sleeps until then.
+    """
 
     limited_candidates = 0
+    rate_wait: float | None = None
 
 
 #: Columns a claim returns, in ClaimedJob's order after worker_id.
@@ -135,15 +140,17 @@ class DatabaseOps:
         Pick, in the candidates' (priority) order, up to ``limit`` job ids that
         keep every resource within its limit.
 
-        ``candidates``: (id, concurrency_key, concurrency_limit, queue_name).
-        A job uses resource ``("key", k)`` if it has a key, and ``("queue", q)``
-        if its queue is in ``limits``. ``running`` counts each resource's
-        running jobs; ``lockable(resource)`` says whether this claim may count
-        on that resource (it holds the resource's lock).
+        ``candidates``: (id, concurrency_key, concurrency_limit, queue_name),
+        optionally followed by (rate_key, rate_limit, rate_period). A job uses
+        resource ``("key", k)`` if it has a key, ``("queue", q)`` if its queue
+        is in ``limits``, and ``("rate", r)`` if it has a rate key. ``running``
+        counts each resource's use: its running jobs, or for a rate key its
+        claims still counted (``db.rates``); ``lockable(resource)`` says
+        whether this claim may count on that resource (it holds its lock).
         """
         counts = dict(running)
         chosen: list[int] = []
-        for job_id, key, key_limit, queue_name in candidates:
+        for job_id, key, key_limit, queue_name, *rate in candidates:
             if len(chosen) >= limit:
                 break
             needs = []
@@ -151,6 +158,8 @@ class DatabaseOps:
                 needs.append((("key", key), key_limit or 1))
             if queue_name in limits:
                 needs.append((("queue", queue_name), limits[queue_name]))
+            if rate and rate[0] is not None:
+                needs.append((("rate", rate[0]), rate[1]))
             if all(lockable(r) and counts.get(r, 0) < cap for r, cap in needs):
                 for r, _cap in needs:
                     counts[r] = counts.get(r, 0) + 1
@@ -158,6 +167,31 @@ class DatabaseOps:
         return chosen
 
     # -- enqueueing ---------------------------------------------------------
+    def last_rounds(self, queue_name, keys):
+        """
+        {fairness key: the highest fair_round of its ready jobs in ``queue_name``},
+        for those of ``keys`` that have some: one index look-up per key, however
+        many jobs each has waiting.
+        """
+        from ..models import Job
+
+        qn = self.qn
+        found: dict[str, int] = {}
+        keys = sorted(keys)
+        per_key = (
+            f"SELECT max({qn('fair_round')}) FROM {qn(Job._meta.db_table)} "  # noqa: S608 (names from the model)
+            f"WHERE {qn('state')} = 'ready' AND {qn('fairness_key')} IS NOT NULL "
+            f"AND {qn('queue_name')} = %s AND {qn('fairness_key')} = %s"
+        )
+        with self.connection.cursor() as cursor:
+            for start in range(0, len(keys), 200):
+                chunk = keys[start : start + 200]
+                cursor.execute(
+                    "SELECT " + ", ".join([f"({per_key})"] * len(chunk)), [v for k in chunk for v in (queue_name, k)]
+                )
+                found.update((k, r) for k, r in zip(chunk, cursor.fetchone()) if r is not None)
+        return found
+
     #: (INSERT … VALUES prefix, one row's placeholders, RETURNING) by columns.
     _insert_statements: dict = {}
 

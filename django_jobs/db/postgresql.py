@@ -3,9 +3,11 @@ PostgreSQL: how a worker claims jobs, is woken, and elects a scheduler leader.
 
 Claim: one statement. ``picked`` locks up to ``limit`` due ready rows,
 skipping rows another worker's claim holds (``FOR UPDATE SKIP LOCKED``), in
-the order of the partial index ``django_jobs_claim_idx``; ``claimed`` moves
-them to running with a lease from the database clock; ``runs`` opens a JobRun
-per attempt. All of it commits together, so a claimed job always has its run.
+the order of the partial index ``django_jobs_claim_idx`` (priority, then fair
+round); ``claimed`` moves them to running with a lease from the database
+clock; ``runs`` opens a JobRun per attempt. All of it commits together, so a
+claimed job always has its run. Limited jobs (concurrency and rate limits)
+are chosen first, under an advisory lock per resource (``claim``).
 
 Wake-up: triggers run ``pg_notify('django_jobs', queue_name)`` when a due
 job becomes ready: once per INSERT or COPY statement for the queues it gave
@@ -26,6 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from ..transitions import CLAIM, COMPLETE
+from . import postgresql_rates, rates
 from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
 from .postgresql_sessions import CANCEL_CHANNEL, WORKER_LOCK_SPACE, AdvisoryLockLeadership, PostgreSQLListener
 
@@ -109,13 +112,13 @@ WITH picked AS (
             + LEAST(%(lease)s, COALESCE(job.max_work_duration + %(kill_margin)s, %(lease)s))
     FROM picked
     WHERE job.id = picked.id AND job.state IN ($sources)
-    RETURNING {returning}
+    RETURNING {returning}, job.fair_round
 ), runs AS (
     INSERT INTO {run} (job_id, attempt, worker_id, started_at, outcome,
                        exception_class_path, message, traceback)
     SELECT id, attempts, %(worker_id)s, statement_timestamp(), $run_outcome, '', '', '' FROM claimed
 )
-SELECT {columns} FROM claimed ORDER BY priority DESC, id
+SELECT {columns} FROM claimed ORDER BY priority DESC, fair_round, id
 """,
     CLAIM,
 )
@@ -123,21 +126,35 @@ SELECT {columns} FROM claimed ORDER BY priority DESC, id
 #: The next due unlimited jobs, skipping rows other claims hold.
 PICK_NEXT = """
     SELECT id FROM {job} AS job
-    WHERE {due} AND concurrency_key IS NULL
+    WHERE {due} AND concurrency_key IS NULL AND rate_key IS NULL
       {filters}
-    ORDER BY priority DESC, run_after, id
+    ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 """
 
-#: Limited jobs: candidates, then their resources' running counts.
+#: Limited jobs: candidates (rate-limited ones, but of full keys; those under a concurrency limit),
+#: each part read in its index's order. Not locked: every limited job is claimed only by the
+#: holder of its resources' advisory locks, and CLAIM_SQL skips any that stopped being ready.
 LIMITED_CANDIDATES = """
-    SELECT id, concurrency_key, concurrency_limit, queue_name FROM {job} AS job
-    WHERE {due} AND (concurrency_key IS NOT NULL OR queue_name = ANY(%(limited_queues)s))
-      {filters}
-    ORDER BY priority DESC, run_after, id
+    (SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period, priority,
+            fair_round, run_after FROM {job} AS job
+     WHERE {due} AND rate_key IS NOT NULL AND rate_key <> ALL(ARRAY(SELECT key FROM ({full_keys}) AS f)) {filters}
+     ORDER BY priority DESC, fair_round, run_after, id LIMIT %(rate_candidates)s)
+    UNION ALL
+    (SELECT id, concurrency_key, concurrency_limit, queue_name, NULL, NULL, NULL, priority,
+            fair_round, run_after FROM {job} AS job
+     WHERE {due} AND rate_key IS NULL
+       AND (concurrency_key IS NOT NULL OR queue_name = ANY(%(limited_queues)s)) {filters}
+     ORDER BY priority DESC, fair_round, run_after, id LIMIT %(candidates)s)
+    ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(candidates)s
-    FOR UPDATE SKIP LOCKED
+"""
+#: A claim's try at each resource's lock, all in one statement (transaction-scoped: released when
+#: the claim commits, after its claims are visible to the next holder's count).
+TRY_LOCKS = """
+    SELECT resource, pg_try_advisory_xact_lock(hashtextextended('django_jobs:' || resource, 0))
+    FROM unnest(%s::text[]) AS resource
 """
 RUNNING_BY_KEY = """
     SELECT concurrency_key, count(*) FROM {job}
@@ -157,12 +174,18 @@ class PostgreSQLOps(DatabaseOps):
         Unlimited jobs: one statement (PICK_NEXT inside CLAIM_SQL). Limited
         jobs, first and only when ``limited``: in one transaction, lock the
         candidates, take each resource's advisory lock (a claimer that cannot
-        get it skips those jobs), count what runs, and claim what fits.
+        get it skips those jobs), count what runs (and what each rate key has
+        claimed), claim what fits, and add the rate-limited claims to their
+        buckets before the locks go with the commit.
         """
-        from ..models import Job, JobRun, QueueState
+        from ..models import Job, JobRun, QueueState, RateBucket
 
         queue_limits = queue_limits or {}
-        tables = {"job": self.qn(Job._meta.db_table), "run": self.qn(JobRun._meta.db_table)}
+        tables = {
+            "job": self.qn(Job._meta.db_table),
+            "run": self.qn(JobRun._meta.db_table),
+            "bucket": self.qn(RateBucket._meta.db_table),
+        }
         due = DUE.format(queues=self.qn(QueueState._meta.db_table))
         filters = ""
         if queues:
@@ -189,41 +212,52 @@ class PostgreSQLOps(DatabaseOps):
             pick="{pick}",
         )
         rows = []
-        considered = 0
+        considered, rate_wait = 0, None
         if limited:
             with transaction.atomic(using=self.using, savepoint=False), self.connection.cursor() as cursor:
-                considered, ids = self._choose_limited(cursor, tables, due, filters, params, queue_limits, limit)
+                candidates, ids, contended = self._choose_limited(
+                    cursor, tables, due, filters, params, queue_limits, limit
+                )
+                considered = len(candidates)
                 if ids:
                     cursor.execute(
                         claim_sql.format(pick="SELECT unnest(%(ids)s::bigint[]) AS id"), {**params, "ids": ids}
                     )
                     rows += cursor.fetchall()
+                    postgresql_rates.count_rate_claims(cursor, tables, rows, rates.rate_limits(candidates))
+                if len(rows) < limit:  # the worker may go idle: tell it when a full key frees a claim
+                    rate_wait = postgresql_rates.rate_wait(cursor, tables, filters, params)
+                    if rate_wait is None and postgresql_rates.rate_jobs_due(cursor, tables, filters, params):
+                        contended = True  # another claimer took them, or a key freed between the reads
+                    if contended:  # another claimer held a rate key, or took its jobs: look again in a moment
+                        rate_wait = rates.CONTENDED_WAIT if rate_wait is None else min(rate_wait, rates.CONTENDED_WAIT)
         if len(rows) < limit:
             next_filters = filters + (" AND queue_name <> ALL(%(limited_queues)s)" if queue_limits else "")
             pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
             with self.connection.cursor() as cursor:
                 cursor.execute(claim_sql.format(pick=pick), {**params, "limit": limit - len(rows)})
                 rows += cursor.fetchall()
-        return self._claimed(worker_id, rows, considered)
+        claimed = self._claimed(worker_id, rows, considered)
+        claimed.rate_wait = rate_wait
+        return claimed
 
     def _choose_limited(self, cursor, tables, due, filters, params, queue_limits, limit):
-        cursor.execute(LIMITED_CANDIDATES.format(due=due, filters=filters, **tables), params)
+        sql = LIMITED_CANDIDATES.format(
+            due=due, filters=filters, full_keys=postgresql_rates.FULL_KEYS.format(**tables), **tables
+        )
+        # Rate-limited candidates are rarely skipped (full keys are left out): a few more than the claim takes.
+        cursor.execute(sql, {**params, "rate_candidates": min(self.LIMITED_CANDIDATES, 2 * limit + 8)})
         candidates = cursor.fetchall()
         if not candidates:
-            return 0, []
+            return [], [], False
         keys = sorted({c[1] for c in candidates if c[1] is not None})
         limited_queues = sorted({c[3] for c in candidates if c[3] in queue_limits})
+        rate_keys = sorted({c[4] for c in candidates if c[4] is not None})
         resources = [("key", k) for k in keys] + [("queue", q) for q in limited_queues]
-        locked = set()
-        for resource in resources:
-            # Transaction-scoped: released when this claim commits, after its
-            # claims are visible to the next holder's count.
-            cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"django_jobs:{resource[0]}:{resource[1]}"],
-            )
-            if cursor.fetchone()[0]:
-                locked.add(resource)
+        resources += [("rate", r) for r in rate_keys]
+        names = {f"{kind}:{name}": (kind, name) for kind, name in resources}
+        cursor.execute(TRY_LOCKS, [list(names)])
+        locked = {names[name] for name, got in cursor.fetchall() if got}
         running = {}
         if keys:
             cursor.execute(RUNNING_BY_KEY.format(**tables), [keys])
@@ -231,7 +265,11 @@ class PostgreSQLOps(DatabaseOps):
         if limited_queues:
             cursor.execute(RUNNING_BY_QUEUE.format(**tables), [limited_queues])
             running.update({("queue", q): n for q, n in cursor.fetchall()})
-        return len(candidates), self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
+        if rate_keys:
+            cursor.execute(postgresql_rates.RATE_COUNTED.format(**tables), [rate_keys])
+            running.update({("rate", r): n for r, n in cursor.fetchall()})
+        chosen = self.choose_limited(candidates, running, queue_limits, locked.__contains__, limit)
+        return candidates, chosen, any(("rate", r) not in locked for r in rate_keys)
 
     def complete_many(self, worker_id, succeeded):
         from ..models import Job, JobRun

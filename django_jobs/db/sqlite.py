@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.duration import duration_microseconds
 
 from ..transitions import CLAIM, COMPLETE
+from . import rates
 from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
 
 DUE = """
@@ -47,22 +48,45 @@ UPDATE {job} SET
         THEN django_format_dtdelta('+', %(now)s, max_work_duration + %(margin_us)s)
         ELSE %(until)s END
 WHERE id IN ({pick}) AND state IN ($sources)
-RETURNING {columns}
+RETURNING {columns}, fair_round
 """,
     CLAIM,
 )
 
 PICK_NEXT = """
     SELECT id FROM {job}
-    WHERE {due} AND concurrency_key IS NULL {filters}
-    ORDER BY priority DESC, run_after, id
+    WHERE {due} AND concurrency_key IS NULL AND rate_key IS NULL {filters}
+    ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(limit)s
 """
 
+#: Rate keys full now (their counted claims reach their limit) with due jobs waiting, and when each frees a claim.
+FULL_RATE_KEYS = """
+    SELECT key, until FROM (
+        SELECT key, min(counts_until) AS until FROM {bucket}
+        WHERE counts_until > %(now)s
+        GROUP BY key HAVING sum(claims) >= min(rate_limit)
+    ) AS full_key
+    WHERE EXISTS (SELECT 1 FROM {job} WHERE rate_key = full_key.key AND state = 'ready' AND run_after <= %(now)s
+                  {filters})
+"""
+
+#: Limited jobs: candidates (rate-limited ones but of full keys; those under a concurrency limit),
+#: each part read in its index's order.
 LIMITED_CANDIDATES = """
-    SELECT id, concurrency_key, concurrency_limit, queue_name FROM {job}
-    WHERE {due} AND (concurrency_key IS NOT NULL OR queue_name IN ({limited_queues})) {filters}
-    ORDER BY priority DESC, run_after, id
+    SELECT * FROM (
+        SELECT id, concurrency_key, concurrency_limit, queue_name, rate_key, rate_limit, rate_period, priority,
+               fair_round, run_after FROM {job}
+        WHERE {due} AND rate_key IS NOT NULL {not_full} {filters}
+        ORDER BY priority DESC, fair_round, run_after, id LIMIT %(rate_candidates)s)
+    UNION ALL
+    SELECT * FROM (
+        SELECT id, concurrency_key, concurrency_limit, queue_name, NULL, NULL, NULL, priority,
+               fair_round, run_after FROM {job}
+        WHERE {due} AND rate_key IS NULL
+          AND (concurrency_key IS NOT NULL OR queue_name IN ({limited_queues})) {filters}
+        ORDER BY priority DESC, fair_round, run_after, id LIMIT %(candidates)s)
+    ORDER BY priority DESC, fair_round, run_after, id
     LIMIT %(candidates)s
 """
 
@@ -72,7 +96,17 @@ RUNNING = """
     UNION ALL
     SELECT 'queue', queue_name, count(*) FROM {job}
     WHERE state = 'running' AND queue_name IN ({limited_queues}) GROUP BY queue_name
+    UNION ALL
+    SELECT 'rate', key, sum(claims) FROM {bucket}
+    WHERE counts_until > %(now)s GROUP BY key
 """
+
+#: Adds a claim's rate-limited jobs to their buckets (then DROP_SPENT_BUCKETS drops what no longer counts).
+COUNT_RATE_CLAIMS = """
+    INSERT INTO {bucket} (key, start, claims, rate_limit, counts_until) VALUES (%s, %s, %s, %s, %s)
+    ON CONFLICT (key, start) DO UPDATE SET claims = claims + excluded.claims, rate_limit = excluded.rate_limit
+"""
+DROP_SPENT_BUCKETS = "DELETE FROM {bucket} WHERE counts_until <= %s"
 
 #: Records attempts that returned (their rows in the VALUES list, ``COMPLETE``); then their runs.
 COMPLETE_MANY_SQL = declared(
@@ -139,9 +173,10 @@ class SQLiteOps(DatabaseOps):
     def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False, backend=None):
         """
         Everything under BEGIN IMMEDIATE: no other claim runs meanwhile, so
-        counting running limited jobs and claiming within the limit is safe.
+        counting running limited jobs (and each rate key's claims) and
+        claiming within the limits is safe.
         """
-        from ..models import Job, JobRun, QueueState
+        from ..models import Job, JobRun, QueueState, RateBucket
 
         ops = self.connection.ops
         queue_limits = queue_limits or {}
@@ -154,8 +189,10 @@ class SQLiteOps(DatabaseOps):
             "lease_us": duration_microseconds(lease),
             "margin_us": duration_microseconds(KILL_MARGIN),
             "candidates": self.LIMITED_CANDIDATES,
+            # Rate-limited candidates are rarely skipped (full keys are left out): a few more than the claim takes.
+            "rate_candidates": min(self.LIMITED_CANDIDATES, 2 * limit + 8),
         }
-        tables = {"job": self.qn(Job._meta.db_table)}
+        tables = {"job": self.qn(Job._meta.db_table), "bucket": self.qn(RateBucket._meta.db_table)}
         due = DUE.format(queues=self.qn(QueueState._meta.db_table))
         filters = ""
         if queues:
@@ -172,11 +209,21 @@ class SQLiteOps(DatabaseOps):
 
         rows = []
         candidates = ()
+        rate_wait = None
         with self.write_transaction() as cursor:
             if limited:
-                cursor.execute(
-                    LIMITED_CANDIDATES.format(due=due, filters=filters, limited_queues=limited_queues, **tables), params
+                cursor.execute(FULL_RATE_KEYS.format(filters=filters, **tables), params)
+                full = dict(cursor.fetchall())
+                if full:
+                    rate_wait = max((self.from_db_datetime(min(full.values())) - now).total_seconds(), 0.0)
+                candidates_sql = LIMITED_CANDIDATES.format(
+                    due=due,
+                    filters=filters,
+                    limited_queues=limited_queues,
+                    not_full=f"AND rate_key NOT IN ({_in_list('full', sorted(full), params)})" if full else "",
+                    **tables,
                 )
+                cursor.execute(candidates_sql, params)
                 candidates = cursor.fetchall()
                 if candidates:
                     cursor.execute(RUNNING.format(limited_queues=limited_queues, **tables), params)
@@ -186,6 +233,7 @@ class SQLiteOps(DatabaseOps):
                         pick = ", ".join(_in_list("id", ids, params).split(", "))
                         cursor.execute(CLAIM_SQL.format(pick=pick, columns=columns, **tables), params)
                         rows += cursor.fetchall()
+                        self._count_rate_claims(cursor, tables, now, rows, rates.rate_limits(candidates))
             if len(rows) < limit:
                 next_filters = filters + (f" AND queue_name NOT IN ({limited_queues})" if queue_limits else "")
                 pick = PICK_NEXT.format(due=due, filters=next_filters, **tables)
@@ -195,8 +243,22 @@ class SQLiteOps(DatabaseOps):
                 rows += cursor.fetchall()
             if rows:
                 cursor.executemany(insert_run, [(row[0], row[1], worker_id, params["now"]) for row in rows])
-        rows.sort(key=lambda row: (-row[CLAIM_COLUMNS.index("priority")], row[0]))
-        return self._claimed(worker_id, rows, len(candidates))
+        # Priority first, then the fair round (the column after CLAIM_COLUMNS), then id.
+        rows.sort(key=lambda row: (-row[CLAIM_COLUMNS.index("priority")], row[-1], row[0]))
+        claimed = self._claimed(worker_id, rows, len(candidates))
+        claimed.rate_wait = rate_wait
+        return claimed
+
+    def _count_rate_claims(self, cursor, tables, now, rows, limits):
+        """Adds the rate-limited jobs among the claimed ``rows`` (all claimed ``now``) to their buckets."""
+        adapt = self.connection.ops.adapt_datetimefield_value
+        buckets = rates.bucket_rows([(row[0], now) for row in rows], limits)
+        if buckets:
+            cursor.executemany(
+                COUNT_RATE_CLAIMS.format(**tables),
+                [(key, adapt(start), n, cap, adapt(until)) for key, start, n, cap, until in buckets],
+            )
+            cursor.execute(DROP_SPENT_BUCKETS.format(**tables), [adapt(now)])
 
     def complete_many(self, worker_id, succeeded):
         from ..models import Job, JobRun

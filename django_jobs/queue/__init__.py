@@ -32,7 +32,7 @@ from .dependencies import Neighbour, dependency_results, neighbours
 from .enqueue import Enqueued, insert, insert_many, live_with_uniqkey
 from .errors import ErrorInfo
 from .functions import func_id, func_paths
-from .maintenance import delete_jobs, expire_overdue, prune, rescue_expired
+from .maintenance import delete_jobs, expire_overdue, prune, prune_rate_buckets, rescue_expired
 from .operations import cancel, pause, resume, retry, run_now
 from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
 from .reports import add_logs, complete, decline, fail, release
@@ -75,6 +75,7 @@ __all__ = [
     "pause",
     "paused_queues",
     "prune",
+    "prune_rate_buckets",
     "register",
     "release",
     "request_stop",

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from .. import states
 from ..models import Job
-from . import dependencies
+from . import dependencies, fairness
 from .rows import insert_new
 
 
@@ -28,6 +28,7 @@ def insert(job, *, using):
     """
     if dependencies.dependencies_of(job):
         return insert_many([job], using=using)[0]
+    fairness.assign_rounds([job], using)
     if job.uniqkey is None:
         insert_new([job], using)
         return Enqueued(job, True)
@@ -66,6 +67,7 @@ def insert_many(jobs, *, using):
     """
     jobs = list(jobs)
     with transaction.atomic(using=using):
+        fairness.assign_rounds(jobs, using)
         linked = any(dependencies.dependencies_of(job) for job in jobs)
         if linked:
             dependencies.prepare(jobs, using)

@@ -5,6 +5,7 @@ guarded delete they and the operators use.
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import BooleanField, Case, F, Q, Value, When
@@ -13,7 +14,7 @@ from django.db.models.lookups import LessThan
 
 from .. import states
 from ..exceptions import JobTimeout, WorkerLost
-from ..models import Job, JobLog, JobRun
+from ..models import Job, JobLog, JobRun, RateBucket
 from ..states import JobState
 from ..transitions import EXPIRE, RESCUE, RESCUE_FAIL
 from . import dependencies
@@ -167,3 +168,14 @@ def prune(*, using, batch=1000):
         deleted += delete_rows(ids, using, keep_until__lt=Now())
         if len(ids) < batch:
             return deleted
+
+
+#: Buckets of rate keys no claim came back for are dropped this long after they stop counting (a key's
+#: next claim drops its own at once; the margin keeps the two from deleting the same rows together).
+SPENT_BUCKETS_KEPT = timedelta(hours=1)
+
+
+def prune_rate_buckets(*, using):
+    """Delete rate-limit buckets that stopped counting over SPENT_BUCKETS_KEPT ago. Returns how many."""
+    deleted, _ = RateBucket.objects.using(using).filter(counts_until__lt=Now() - SPENT_BUCKETS_KEPT).delete()
+    return deleted
