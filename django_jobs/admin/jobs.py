@@ -21,12 +21,12 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from .. import queue, stats
+from .. import job_search, queue, stats
 from ..models import JobLog, JobRun
 from ..redaction import displayed
 from ..states import JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
-from . import dashboard, live, search
+from . import bulk, dashboard, live
 from .actions import JobActionsAdmin
 from .compat import ActionLocation
 from .display import compact_duration, moment, pretty_json, relative, state_badge
@@ -130,20 +130,12 @@ class JobAdmin(JobActionsAdmin):
         return JobChangeList
 
     def get_search_results(self, request, queryset, search_term):
-        """An id, an exact uniqkey or coalesce value, or an argument (args:…, kwargs:…=…; see admin.search)."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if search.is_argument_search(term):
-            try:
-                return search.search_arguments(queryset, term, self.using), False
-            except ValidationError as e:
-                messages.error(request, e.messages[0])
-                return queryset.none(), False
-        match = queryset.filter(uniqkey=term) | queryset.filter(coalesce=term)
-        if term.isdigit() and len(term) < 19:
-            match |= queryset.filter(pk=int(term))
-        return match, False
+        """An id, an exact uniqkey or coalesce value, or an argument (args:…, kwargs:…=…; see job_search)."""
+        try:
+            return job_search.search(queryset, search_term, self.using), False
+        except ValidationError as e:
+            messages.error(request, e.messages[0])
+            return queryset.none(), False
 
     # -- columns and fields ----------------------------------------------------------------------
 
@@ -344,6 +336,11 @@ class JobAdmin(JobActionsAdmin):
                 "dashboard/data/",
                 wrap(lambda request: live.data_view(self, request)),
                 name="django_jobs_dashboard_data",
+            ),
+            path(
+                "retry-matching/",
+                wrap(lambda request: bulk.retry_matching_view(self, request)),
+                name="django_jobs_retry_matching",
             ),
             path(
                 "dashboard/pause/",
