@@ -2,6 +2,9 @@
 The dashboard's figures as JSON, for pages and scripts that poll instead of
 reloading: ``dashboard/data/?range=1h`` (or 24h, 7d). The same figures and
 queries as the dashboard; the same permission (``django_jobs.view_job``).
+With ``timings=1``, also the pick-up latency and run time per queue and per
+task (``django_jobs.timings``): left out by default, being the costliest
+figures (docs/admin.md), and not needed every two seconds.
 """
 
 from dataclasses import asdict
@@ -12,7 +15,7 @@ from django.http import HttpResponseBadRequest, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import queue, stats
+from .. import queue, stats, timings
 from .backends import configured_queues
 
 #: The ranges the charts offer: name -> (window, width of one bar). The first is the default.
@@ -83,12 +86,16 @@ def data_view(model_admin, request):
         }
         for w in stats.workers(model_admin.using)
     ]
-    return JsonResponse(
-        {
-            "generated_at": now.isoformat(),
-            "range": name,
-            "bucket_seconds": int(bucket.total_seconds()),
-            "queues": queues,
-            "workers": workers,
+    data = {
+        "generated_at": now.isoformat(),
+        "range": name,
+        "bucket_seconds": int(bucket.total_seconds()),
+        "queues": queues,
+        "workers": workers,
+    }
+    if request.GET.get("timings") == "1":
+        data["timings"] = {
+            group: [asdict(t) for t in found]
+            for group, found in timings.timings(model_admin.using, now - window).items()
         }
-    )
+    return JsonResponse(data)
