@@ -114,6 +114,7 @@ def _histograms_python(using, since):
         .values_list("queue_name", "func_id", "run_after", "last_attempted_at", "finished_at")
     )
     for queue_name, func_id, run_after, started, finished in rows.iterator():
+        assert started is not None and finished is not None  # the filter says so; mypy cannot see it
         latency, run_time = found[queue_name, func_id]
         latency[bucket_of((started - run_after).total_seconds())] += 1
         run_time[bucket_of((finished - started).total_seconds())] += 1
