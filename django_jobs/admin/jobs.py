@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import job_search, queue, stats
 from ..models import JobLog, JobRun
 from ..redaction import displayed
-from ..states import JobState
+from ..states import LIVE_STATES, JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
 from . import bulk, dashboard, live
 from .actions import JobActionsAdmin
@@ -293,7 +293,20 @@ class JobAdmin(JobActionsAdmin):
             context["job_buttons"] = self.job_buttons(request, obj)
             context["runs"] = self.runs(obj)
             context["log_lines_shown"] = LOG_LINES_SHOWN
+            context["live"] = self.live(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def live(self, job):
+        """For a job that waits or runs: what its page's script polls (admin.live.job_view), from which line on."""
+        if job.state not in LIVE_STATES:
+            return None
+        last = JobLog.objects.using(self.using).filter(run__job=job).aggregate(last=Max("pk"))["last"]
+        return {
+            "url": reverse(f"{self.admin_site.name}:django_jobs_job_live", args=[job.pk]),
+            "after": last or 0,
+            "state": state_badge(job.state),
+            "attempts": self.attempts_detail(job),
+        }
 
     def runs(self, job):
         """Every attempt of the job, newest first, with (the first lines of) what it logged: two queries."""
@@ -336,6 +349,11 @@ class JobAdmin(JobActionsAdmin):
                 "dashboard/data/",
                 wrap(lambda request: live.data_view(self, request)),
                 name="django_jobs_dashboard_data",
+            ),
+            path(
+                "<path:object_id>/live/",
+                wrap(lambda request, object_id: live.job_view(self, request, object_id)),
+                name="django_jobs_job_live",
             ),
             path(
                 "retry-matching/",
