@@ -58,7 +58,7 @@ def running_job():
     return job, run
 
 
-def test_a_running_jobs_page_shows_new_log_lines_and_its_end_without_a_reload(browser):
+def test_a_running_jobs_page_shows_new_log_lines_and_its_end_without_a_reload(browser, screenshots):
     factories.user("operator", *OPERATOR)
     job, run = running_job()
     log_in(browser, "operator")
@@ -67,6 +67,7 @@ def test_a_running_jobs_page_shows_new_log_lines_and_its_end_without_a_reload(br
     browser.execute_script("window.notReloaded = true;")
     JobLog.objects.create(run=run, created_at=timezone.now(), level=30, logger="app", message="row 7 skipped")
     wait(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".djobs-live-lines"), "row 7 skipped"))
+    full_page_screenshot(browser, screenshots / "job-live.png", max_height=900)
     Job.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, finished_at=timezone.now())
     run.outcome, run.finished_at = RunOutcome.SUCCEEDED, timezone.now()
     run.save()
@@ -164,11 +165,12 @@ def test_a_schedule_added_in_the_admin_runs_once_per_occurrence_with_two_workers
 
 
 def dashboard_workers(browser):
-    """{pid: status} of the dashboard's workers table, as the page shows it now."""
-    rows = browser.find_elements(By.CSS_SELECTOR, ".djobs-workers tbody tr.djobs-worker")
-    return {
-        int(row.find_elements(By.TAG_NAME, "td")[3].text): row.find_elements(By.TAG_NAME, "td")[1].text for row in rows
-    }
+    """{pid: status} of the dashboard's workers table now, read in one go (the script redraws it)."""
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.djobs-workers tbody tr.djobs-worker'))"
+        ".map(row => [row.cells[3].textContent.trim(), row.cells[1].textContent.trim()]);"
+    )
+    return {int(pid): status for pid, status in rows}
 
 
 def test_two_live_workers_one_killed_and_seen_gone_without_a_reload(browser, workers, screenshots):
