@@ -68,7 +68,7 @@ def test_a_finished_jobs_page_has_no_live_panel(viewer):
 
 def test_the_dashboard_polls_its_data(viewer):
     content = viewer.get(reverse("admin:django_jobs_dashboard") + "?range=24h").content.decode()
-    assert f'data-url="{reverse("admin:django_jobs_dashboard_data")}?range=24h"' in content
+    assert f'data-url="{reverse("admin:django_jobs_dashboard_data")}?range=24h&amp;throughput=0"' in content
 
 
 # -- the JSON it polls ----------------------------------------------------------------------------------
@@ -148,3 +148,11 @@ def test_the_dashboard_data_names_each_workers_status():
     WorkerFactory()
     data = staff_client("view_job").get(reverse("admin:django_jobs_dashboard_data")).json()
     assert [w["status_label"] for w in data["workers"]] == ["Running"]
+
+
+def test_the_dashboards_poll_skips_the_throughput(viewer):
+    JobFactory(state=JobState.SUCCEEDED, queue_name="emails", finished_at=timezone.now())
+    data = viewer.get(reverse("admin:django_jobs_dashboard_data") + "?throughput=0").json()
+    assert [(q["name"], q["succeeded"], q["finished"]) for q in data["queues"] if q["name"] == "emails"] == [
+        ("emails", 1, [])
+    ]

@@ -4,6 +4,8 @@ What the live pages poll (``static/django_jobs/live.js``, every 2 s).
 The dashboard's figures as JSON, for pages and scripts that poll instead of
 reloading: ``dashboard/data/?range=1h`` (or 24h, 7d). The same figures and
 queries as the dashboard; the same permission (``django_jobs.view_job``).
+With ``throughput=0``, without the finished/failed buckets (their query
+scans the range: the live dashboard polls its counts and workers only).
 With ``timings=1``, also the pick-up latency and run time per queue and per
 task (``django_jobs.timings``): left out by default, being the costliest
 figures (docs/admin.md), and not needed every two seconds.
@@ -51,13 +53,16 @@ def range_of(request):
     return (name, *RANGES[name])
 
 
-def figures(using, window, bucket, now):
-    """Counts per queue, paused queues, the configured ones, and the throughput over ``window``."""
+def figures(using, window, bucket, now, *, throughput=True):
+    """
+    Counts per queue, paused queues, the configured ones, and the throughput
+    over ``window`` (with ``throughput=False``, no buckets: its query is skipped).
+    """
     counts = {s.name: s for s in stats.queue_stats(using)}
     paused = queue.paused_queues(using=using)
     configured = configured_queues(using)
     names = sorted(set(counts) | configured | paused)
-    flow = stats.throughput(using, now - window, bucket, queues=names)
+    flow = stats.throughput(using, now - window, bucket, queues=names) if throughput else {}
     return counts, paused, configured, names, flow
 
 
@@ -70,7 +75,10 @@ def data_view(model_admin, request):
     except ValueError as e:
         return HttpResponseBadRequest(str(e))
     now = timezone.now()
-    counts, paused, _configured, names, flow = figures(model_admin.using, window, bucket, now)
+    with_throughput = request.GET.get("throughput") != "0"
+    counts, paused, _configured, names, flow = figures(
+        model_admin.using, window, bucket, now, throughput=with_throughput
+    )
     queues = []
     for queue_name in names:
         figures_of = asdict(counts.get(queue_name) or stats.QueueStats(name=queue_name))
@@ -80,7 +88,7 @@ def data_view(model_admin, request):
                 "paused": queue_name in paused,
                 "finished": [
                     {"start": b.start.isoformat(), "succeeded": b.succeeded, "failed": b.failed}
-                    for b in flow[queue_name]
+                    for b in flow.get(queue_name, [])
                 ],
             }
         )
