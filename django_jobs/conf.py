@@ -83,6 +83,9 @@ class Options:
     KEEP_FINISHED_FOR: float | timedelta | None = timedelta(days=7)
     #: How often the scheduler leader prunes finished jobs past their time.
     PRUNE_INTERVAL: float = 60.0
+    #: How long the worker registry keeps the rows of stopped and gone workers (seconds or timedelta;
+    #: None: forever), for the workers page; the leader's pruning pass deletes older ones.
+    WORKERS_KEEP_FOR: float | timedelta | None = timedelta(days=7)
     #: Recurring jobs: {name: {"task": path, "cron": ..., "timezone": ..., ...}} (docs/recurring.md).
     RECURRING: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The bearer token that may read ``jobs/metrics`` besides staff users (None: staff only).
@@ -131,6 +134,7 @@ class Options:
             for option in ("GRACE_PERIOD", "KILL_GRACE"):
                 limits.delay(getattr(opts, option), name(option))
             limits.duration(opts.KEEP_FINISHED_FOR, name("KEEP_FINISHED_FOR"))
+            limits.duration(opts.WORKERS_KEEP_FOR, name("WORKERS_KEEP_FOR"))
             limits.duration(opts.MAX_WORK_DURATION, name("MAX_WORK_DURATION"))
             if opts.METRICS_TOKEN is not None and (not isinstance(opts.METRICS_TOKEN, str) or not opts.METRICS_TOKEN):
                 raise InvalidJobArguments(f"{name('METRICS_TOKEN')} must be None or a non-empty string.")
@@ -142,6 +146,11 @@ class Options:
     def backoff(self) -> Callable[[BaseException, Any], float | None]:
         """The BACKOFF callable (imported, when given as a dotted path)."""
         return import_string(self.BACKOFF) if isinstance(self.BACKOFF, str) else self.BACKOFF
+
+    @property
+    def workers_keep_for(self) -> timedelta | None:
+        """WORKERS_KEEP_FOR as a timedelta (None: forever)."""
+        return limits.duration(self.WORKERS_KEEP_FOR, "WORKERS_KEEP_FOR")
 
     @property
     def lease(self) -> timedelta:

@@ -73,6 +73,11 @@ class Scheduler:
             if pruned:
                 logger.info("Pruned %d finished job(s) past their keep time.", pruned)
             queue.prune_rate_buckets(using=self.using)
+            keep_for = options.workers_keep_for
+            if keep_for is not None:
+                ended = queue.prune_workers(keep_for=keep_for, using=self.using)
+                if ended:
+                    logger.info("Pruned %d stopped or gone worker(s) from the registry.", ended)
 
     def close(self):
         self.leadership.release()

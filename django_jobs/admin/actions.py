@@ -93,6 +93,8 @@ class JobActionsAdmin(JobsDatabaseAdmin):
 
     def changelist_view(self, request, extra_context=None):
         self.check_posted_action(request)
+        # The "Retry all matching jobs in the background" button (admin.bulk).
+        extra_context = {**(extra_context or {}), "can_retry_matching": self.has_retry_permission(request)}
         return super().changelist_view(request, extra_context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

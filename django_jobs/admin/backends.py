@@ -27,3 +27,12 @@ def configured_queues(using):
         if isinstance(backend, DatabaseBackend) and backend.database == using:
             names.update(backend.queues)
     return names
+
+
+def jobs_backend_alias(using):
+    """The TASKS alias of the first django_jobs backend whose jobs live in ``using`` (None if none does)."""
+    for alias in task_backends:
+        backend = task_backends[alias]
+        if isinstance(backend, DatabaseBackend) and backend.database == using:
+            return alias
+    return None

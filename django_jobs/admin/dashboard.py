@@ -13,12 +13,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import queue, stats
+from .. import queue, stats, timings
 from ..models import Job, QueueState
 from ..states import JobState
 from .backends import configured_queues
 from .display import changelist_url, compact_duration, relative
 from .live import RANGES, figures, range_of
+from .timing_charts import timing_chart
 from .workers import status_badge
 
 #: Auto-refresh periods the dashboard offers (seconds).
@@ -64,6 +65,12 @@ def bar_chart(buckets, *, width, height, now=None, time_format="%H:%M"):
 
 
 # -- the dashboard --------------------------------------------------------------------------------
+
+
+def timing_tables(using, since):
+    """(title, chart) of the pick-up latency and run time tables: per queue, then per task."""
+    found = timings.timings(using, since)
+    return [(_("queue"), timing_chart(found["queues"])), (_("task"), timing_chart(found["tasks"]))]
 
 
 def can_pause(request):
@@ -127,6 +134,7 @@ def dashboard_view(model_admin, request):
         "app_label": model_admin.opts.app_label,
         "rows": rows,
         "total_chart": bar_chart(totals, width=720, height=90, time_format=time_format),
+        "timing_tables": timing_tables(using, now - window),
         "workers": seen,
         "can_pause": can_pause(request),
         "ended_minutes": int(stats.RECENTLY_ENDED.total_seconds() // 60),

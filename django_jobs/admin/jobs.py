@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -21,12 +21,12 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from .. import queue, stats
+from .. import job_search, queue, stats
 from ..models import JobLog, JobRun
 from ..redaction import displayed
-from ..states import JobState
+from ..states import LIVE_STATES, JobState
 from ..transitions import CANCEL, RETRY, RUN_NOW
-from . import dashboard, live, search
+from . import bulk, dashboard, live
 from .actions import JobActionsAdmin
 from .compat import ActionLocation
 from .display import compact_duration, moment, pretty_json, relative, state_badge
@@ -130,20 +130,12 @@ class JobAdmin(JobActionsAdmin):
         return JobChangeList
 
     def get_search_results(self, request, queryset, search_term):
-        """An id, an exact uniqkey or coalesce value, or an argument (args:…, kwargs:…=…; see admin.search)."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if search.is_argument_search(term):
-            try:
-                return search.search_arguments(queryset, term, self.using), False
-            except ValidationError as e:
-                messages.error(request, e.messages[0])
-                return queryset.none(), False
-        match = queryset.filter(uniqkey=term) | queryset.filter(coalesce=term)
-        if term.isdigit() and len(term) < 19:
-            match |= queryset.filter(pk=int(term))
-        return match, False
+        """An id, an exact uniqkey or coalesce value, or an argument (args:…, kwargs:…=…; see job_search)."""
+        try:
+            return job_search.search(queryset, search_term, self.using), False
+        except ValidationError as e:
+            messages.error(request, e.messages[0])
+            return queryset.none(), False
 
     # -- columns and fields ----------------------------------------------------------------------
 
@@ -301,7 +293,20 @@ class JobAdmin(JobActionsAdmin):
             context["job_buttons"] = self.job_buttons(request, obj)
             context["runs"] = self.runs(obj)
             context["log_lines_shown"] = LOG_LINES_SHOWN
+            context["live"] = self.live(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def live(self, job):
+        """For a job that waits or runs: what its page's script polls (admin.live.job_view), from which line on."""
+        if job.state not in LIVE_STATES:
+            return None
+        last = JobLog.objects.using(self.using).filter(run__job=job).aggregate(last=Max("pk"))["last"]
+        return {
+            "url": reverse(f"{self.admin_site.name}:django_jobs_job_live", args=[job.pk]),
+            "after": last or 0,
+            "state": state_badge(job.state),
+            "attempts": self.attempts_detail(job),
+        }
 
     def runs(self, job):
         """Every attempt of the job, newest first, with (the first lines of) what it logged: two queries."""
@@ -344,6 +349,16 @@ class JobAdmin(JobActionsAdmin):
                 "dashboard/data/",
                 wrap(lambda request: live.data_view(self, request)),
                 name="django_jobs_dashboard_data",
+            ),
+            path(
+                "<path:object_id>/live/",
+                wrap(lambda request, object_id: live.job_view(self, request, object_id)),
+                name="django_jobs_job_live",
+            ),
+            path(
+                "retry-matching/",
+                wrap(lambda request: bulk.retry_matching_view(self, request)),
+                name="django_jobs_retry_matching",
             ),
             path(
                 "dashboard/pause/",

@@ -11,7 +11,7 @@ attempt ended. One module per concern:
 - ``dependencies``: jobs waiting for others (``depends_on``), released or abandoned as those end;
 - ``claims``: claiming due jobs, leases, batched completion;
 - ``reports``: how an attempt ended (complete, fail, decline, release), its lines while it runs;
-- ``maintenance``: the scheduler's rescue, expiry and pruning;
+- ``maintenance``: the scheduler's rescue, expiry and pruning (of jobs, and of ended workers' rows);
 - ``workers``: the worker registry, and rescuing the attempts of dead workers;
 - ``workflows``: the jobs of a chain or group, cancelled or counted together;
 - ``operations``: what operators do (cancel, retry, run now, pause);
@@ -32,7 +32,7 @@ from .dependencies import Neighbour, dependency_results, neighbours
 from .enqueue import Enqueued, insert, insert_many, live_with_uniqkey
 from .errors import ErrorInfo
 from .functions import func_id, func_paths
-from .maintenance import delete_jobs, expire_overdue, prune, prune_rate_buckets, rescue_expired
+from .maintenance import delete_jobs, expire_overdue, prune, prune_rate_buckets, prune_workers, rescue_expired
 from .operations import cancel, pause, resume, retry, run_now
 from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
 from .reports import add_logs, complete, decline, fail, release
@@ -76,6 +76,7 @@ __all__ = [
     "paused_queues",
     "prune",
     "prune_rate_buckets",
+    "prune_workers",
     "register",
     "release",
     "request_stop",

@@ -1,7 +1,7 @@
 """
 The scheduler leader's duties: taking back attempts whose lease ran out,
 expiring jobs nobody started in time, and pruning finished jobs; and the
-guarded delete they and the operators use.
+guarded delete they and the operators use; and pruning the worker registry.
 """
 
 from collections.abc import Iterable
@@ -14,7 +14,7 @@ from django.db.models.lookups import LessThan
 
 from .. import states
 from ..exceptions import JobTimeout, WorkerLost
-from ..models import Job, JobLog, JobRun, RateBucket
+from ..models import Job, JobLog, JobRun, RateBucket, Worker, WorkerState
 from ..states import JobState
 from ..transitions import EXPIRE, RESCUE, RESCUE_FAIL
 from . import dependencies
@@ -179,3 +179,15 @@ def prune_rate_buckets(*, using):
     """Delete rate-limit buckets that stopped counting over SPENT_BUCKETS_KEPT ago. Returns how many."""
     deleted, _ = RateBucket.objects.using(using).filter(counts_until__lt=Now() - SPENT_BUCKETS_KEPT).delete()
     return deleted
+
+
+def prune_workers(*, keep_for, using):
+    """
+    Delete the registry rows of workers that stopped or were found gone more
+    than ``keep_for`` (a timedelta) ago; live workers' rows stay, however old.
+    Returns how many were deleted.
+    """
+    ended = Worker.objects.using(using).filter(
+        status__in=[WorkerState.STOPPED, WorkerState.GONE], stopped_at__lt=Now() - keep_for
+    )
+    return ended.delete()[0]

@@ -57,6 +57,8 @@ def history(minutes=60, seed=5):
             for _ in range(rng.randint(0, 3) * busy if queue_name != "reports" else rng.randint(0, 1)):
                 finished = now - timedelta(minutes=minute, seconds=rng.uniform(0, 59))
                 took = timedelta(seconds=rng.uniform(0.05, 4))
+                # Pick-up latency: a few ms, seconds in the busy quarter of an hour (the dashboard's timings).
+                waited = timedelta(seconds=rng.uniform(0.002, 0.08) * busy**3)
                 failed = rng.random() < (0.25 if 20 < minute < 35 and queue_name == "default" else 0.03)
                 jobs.append(
                     Job(
@@ -67,8 +69,8 @@ def history(minutes=60, seed=5):
                         attempts=1,
                         max_attempts=1,
                         attempts_left=0,
-                        enqueued_at=finished - took - timedelta(seconds=rng.uniform(0, 30)),
-                        run_after=finished - took,
+                        enqueued_at=finished - took - waited,
+                        run_after=finished - took - waited,
                         started_at=finished - took,
                         last_attempted_at=finished - took,
                         finished_at=finished,

@@ -1,5 +1,7 @@
 """
-Searching jobs by an argument's value, from the job list's search box:
+The job list's search box, as the admin and the background retry
+(``django_jobs.operator_tasks``) read it: a job id, a job's exact uniqkey or
+coalesce value, or an argument's value:
 
 - ``args:<value>``: a positional argument equal to the value;
 - ``kwargs:<name>=<value>``: the keyword argument ``name`` equal to it.
@@ -18,15 +20,31 @@ import json
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from ..db import get_ops
-from ..models import FuncMap
-from ..redaction import is_redacted
+from .db import get_ops
+from .models import FuncMap
+from .redaction import is_redacted
 
 PREFIXES = ("args:", "kwargs:")
 
 
 def is_argument_search(term):
     return term.startswith(PREFIXES)
+
+
+def search(queryset, term, using):
+    """
+    The jobs of ``queryset`` matching the search ``term`` (stripped; all of
+    them for ""). ValidationError naming the problem for a malformed argument search.
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    if is_argument_search(term):
+        return search_arguments(queryset, term, using)
+    match = queryset.filter(uniqkey=term) | queryset.filter(coalesce=term)
+    if term.isdigit() and len(term) < 19:
+        match |= queryset.filter(pk=int(term))
+    return match
 
 
 def parse_value(text):
