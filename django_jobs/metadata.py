@@ -1,5 +1,6 @@
 """
-Saving a running attempt's metadata (``context.save_metadata()``).
+Saving a running attempt's metadata (``context.save_metadata()``), and
+reading the progress it holds for displays.
 
 A plain job's metadata is written on the job's own connection, at once. An
 atomic job's connection is inside the transaction that will record its
@@ -13,6 +14,7 @@ and becomes readable when the job ends (and is rolled back with it).
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from numbers import Real
 
 from django.db import connections
 
@@ -50,3 +52,25 @@ class MetadataSaver:
             self._executor.submit(connections[self.using].close).result()
             self._executor.shutdown()
             self._executor = None
+
+
+def progress_of(metadata):
+    """
+    ``(progress, total)`` when ``metadata`` holds both as numbers, total above
+    0: what the admin draws as a progress bar. None otherwise.
+    """
+    if not isinstance(metadata, dict):
+        return None
+    progress, total = metadata.get("progress"), metadata.get("total")
+    if not all(isinstance(n, Real) and not isinstance(n, bool) for n in (progress, total)) or total <= 0:
+        return None
+    return progress, total
+
+
+def describe_progress(metadata):
+    """'3 of 10 (30%)' for metadata holding progress and total; None otherwise."""
+    found = progress_of(metadata)
+    if found is None:
+        return None
+    progress, total = found
+    return f"{progress} of {total} ({max(0, min(100, int(100 * progress / total)))}%)"
