@@ -14,7 +14,6 @@ and becomes readable when the job ends (and is rolled back with it).
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from numbers import Real
 
 from django.db import connections
 
@@ -62,9 +61,10 @@ def progress_of(metadata):
     if not isinstance(metadata, dict):
         return None
     progress, total = metadata.get("progress"), metadata.get("total")
-    if not all(isinstance(n, Real) and not isinstance(n, bool) for n in (progress, total)) or total <= 0:
+    numbers = (int, float)
+    if not isinstance(progress, numbers) or not isinstance(total, numbers) or bool in (type(progress), type(total)):
         return None
-    return progress, total
+    return (progress, total) if total > 0 else None
 
 
 def describe_progress(metadata):
