@@ -2,15 +2,15 @@
 Saving a running attempt's metadata (``context.save_metadata()``), and
 reading the progress it holds for displays.
 
-A plain job's metadata is written on the job's own connection, at once. An
-atomic job's connection is inside the transaction that will record its
-success: written there, its metadata would be seen only once it commits and,
-on PostgreSQL, the write would lock the job's row (whose lease the heartbeat
-renews) until then. So on PostgreSQL an atomic job's metadata is written by a
-thread of its own, on a connection of its own, and is readable at once. On
-SQLite no other connection can write while the atomic job's transaction holds
-the database's single write lock: its metadata is written in that transaction
-and becomes readable when the job ends (and is rolled back with it).
+Metadata is written on the job's own connection, at once, unless that
+connection is inside a transaction: an atomic job's (``atomic=True``), or
+one the job opened itself. Written there, the metadata would be seen only
+once that transaction commits and, on PostgreSQL, the write would lock the
+job's row (whose lease the heartbeat renews) until then. So on PostgreSQL it
+is then written by a thread of its own, on a connection of its own, and is
+readable at once. On SQLite no other connection can write while a
+transaction holds the database's single write lock: the metadata is written
+in that transaction, becomes readable when it commits, and rolls back with it.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -23,20 +23,22 @@ from . import queue
 class MetadataSaver:
     """Stores one attempt's metadata; ``close()`` when the attempt ends."""
 
-    def __init__(self, claimed, *, using, atomic=False):
+    def __init__(self, claimed, *, using):
         self.claimed = claimed
         self.using = using
-        #: Write on a connection of its own (an atomic job on a database with row locks).
-        self.aside = atomic and connections[using].vendor != "sqlite"
         self._executor = None
 
     def __call__(self, metadata):
         """Store ``metadata`` (JSON-ready); False when the attempt no longer holds its job."""
-        if not self.aside:
-            return queue.save_metadata(self.claimed, metadata, using=self.using)
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="django_jobs-metadata")
-        return self._executor.submit(self._write_aside, metadata).result()
+        connection = connections[self.using]
+        if connection.in_atomic_block and connection.vendor != "sqlite":
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="django_jobs-metadata")
+            if self._executor.submit(self._write_aside, metadata).result():
+                return True
+            # Not found from another connection: the job may be one this transaction inserted and no other
+            # connection sees yet (enqueue_and_run in a transaction). Written here then.
+        return queue.save_metadata(self.claimed, metadata, using=self.using)
 
     def _write_aside(self, metadata):
         try:
@@ -45,10 +47,14 @@ class MetadataSaver:
             connections[self.using].close()  # a fresh connection for the next save
             raise
 
+    def _close_connection(self):
+        """Run on the writing thread: ``connections`` gives each thread its own."""
+        connections[self.using].close()
+
     def close(self):
         """Close the connection of the thread writing aside, if one was started."""
         if self._executor is not None:
-            self._executor.submit(connections[self.using].close).result()
+            self._executor.submit(self._close_connection).result()
             self._executor.shutdown()
             self._executor = None
 

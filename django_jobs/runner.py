@@ -116,7 +116,7 @@ class Runner:
         context = None
         key = (claimed.id, claimed.attempt)
         atomic = is_atomic(task)
-        saver = MetadataSaver(claimed, using=self.using, atomic=atomic)
+        saver = MetadataSaver(claimed, using=self.using)
         with logcapture.capture() as capturing:
             if not atomic:
                 # An atomic job's lines are stored with its report: on SQLite its transaction holds the

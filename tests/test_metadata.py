@@ -10,6 +10,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 
 from django_jobs import queue
@@ -195,3 +196,37 @@ def test_a_running_jobs_metadata_is_readable_while_it_runs(workers, tmp_path):
     assert result.status == TaskResultStatus.RUNNING
     go.touch()
     wait_until(lambda: Job.objects.get(pk=result.id).state == "succeeded", timeout=60, message="the job to end")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="on SQLite an atomic job's metadata is saved in its transaction"
+)
+def test_an_atomic_jobs_metadata_is_readable_while_it_runs_on_postgresql(workers, tmp_path):
+    go = tmp_path / "go"
+    result = atomic_jobs.counts.using(atomic=True).enqueue(5, until=str(go))
+    workers.start()
+
+    def saved():
+        result.refresh()
+        return result.metadata == {"progress": 5, "total": 5}
+
+    wait_until(saved, timeout=60, message="the job's metadata")
+    assert result.status == TaskResultStatus.RUNNING
+    go.touch()
+    wait_until(lambda: Job.objects.get(pk=result.id).state == "succeeded", timeout=60, message="the job to end")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="on PostgreSQL it is readable at once")
+def test_an_atomic_jobs_metadata_is_readable_once_it_ends_on_sqlite(workers, tmp_path):
+    go = tmp_path / "go"
+    result = atomic_jobs.counts.using(atomic=True).enqueue(5, until=str(go))
+    workers.start()
+    wait_until(lambda: Job.objects.get(pk=result.id).state == "running", timeout=60, message="the job to start")
+    result.refresh()
+    assert result.metadata == {}
+    go.touch()
+    wait_until(lambda: Job.objects.get(pk=result.id).state == "succeeded", timeout=60, message="the job to end")
+    result.refresh()
+    assert result.metadata == {"progress": 5, "total": 5}
