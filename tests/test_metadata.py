@@ -41,6 +41,13 @@ def test_a_result_read_again_carries_the_metadata():
     assert atomic_jobs.counts.get_result(result.id).metadata == {"progress": 2, "total": 2}
 
 
+def test_an_async_job_saves_its_metadata_with_asave_metadata():
+    result = atomic_jobs.counts_async.enqueue(2)
+    drain()
+    result.refresh()
+    assert result.metadata == {"progress": 2, "total": 2}
+
+
 def test_the_metadata_is_kept_after_the_job_ends():
     result = atomic_jobs.counts.enqueue(3)
     drain()

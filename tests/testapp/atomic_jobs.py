@@ -76,3 +76,12 @@ def plain_write(context, label, fail=False):
     if fail:
         raise RuntimeError(f"{label} fails")
     return label
+
+
+@django_jobs.job(takes_context=True)
+async def counts_async(context, total):
+    """``counts`` for an async job: ``await context.asave_metadata()``."""
+    for done in range(1, total + 1):
+        context.metadata.update(progress=done, total=total)
+        await context.asave_metadata()
+    return total
