@@ -60,6 +60,7 @@ class JobOptions(TypedDict, total=False):
     #: Run once every dependency finished, whatever their outcome.
     run_on_failure: bool
     #: Run the function in the transaction that records its success (docs/atomic.md).
+    #: Declared with the function: ``using()`` refuses to change it.
     atomic: bool
 
 
@@ -140,6 +141,12 @@ class JobTask(GenericTask[P, R], Generic[P, R]):
     ) -> JobTask[P, R]:
         """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""
         unknown = set(options) - set(JOB_OPTIONS)
+        if "atomic" in options and options["atomic"] != self.atomic:
+            # Workers run the function as registered: an atomic job run otherwise would lose what it promised.
+            raise InvalidJobType(
+                f"atomic is declared with the function (@django_jobs.job(atomic=True)), not changed per enqueue: "
+                f"workers run {self.module_path} as declared, atomic={self.atomic}."
+            )
         if unknown:
             raise TypeError(
                 f"using() got unknown option(s) {sorted(unknown)}; django_jobs options are {list(JOB_OPTIONS)}."

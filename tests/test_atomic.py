@@ -151,7 +151,7 @@ def test_atomic_is_allowed_when_the_jobs_live_in_the_default_database():
 
 def test_atomic_must_be_a_boolean():
     with pytest.raises(InvalidJobType, match="atomic must be True or False, not 'yes'"):
-        jobs.add.using(atomic="yes")
+        django_jobs.job(elsewhere, atomic="yes")
 
 
 def test_an_atomic_job_cannot_coalesce():
@@ -159,10 +159,30 @@ def test_an_atomic_job_cannot_coalesce():
         atomic_jobs.atomic_write.using(coalesce="batch")
 
 
-def test_a_plain_task_can_be_made_atomic_per_enqueue():
-    jobs.add.using(atomic=True).enqueue(1, 2)
-    drain()
-    assert Job.objects.get().return_value == 3
+def test_a_plain_task_cannot_be_made_atomic_per_enqueue():
+    """Workers run the function as registered: an option that only the enqueue saw would not hold."""
+    with pytest.raises(InvalidJobType, match="atomic is declared with the function"):
+        jobs.add.using(atomic=True)
+
+
+def test_an_atomic_task_cannot_be_made_plain_per_enqueue():
+    with pytest.raises(InvalidJobType, match="atomic is declared with the function"):
+        django_jobs.enqueue("tests.testapp.atomic_jobs.atomic_write", ["plain"], atomic=False)
+
+
+def test_an_enqueue_by_name_cannot_make_a_job_atomic():
+    with pytest.raises(InvalidJobType, match="atomic is declared with the function"):
+        django_jobs.enqueue("tests.testapp.jobs.add", [1, 2], atomic=True)
+
+
+def test_a_refused_atomic_option_writes_nothing():
+    with pytest.raises(InvalidJobType):
+        django_jobs.enqueue("tests.testapp.jobs.add", [1, 2], atomic=True)
+    assert not Job.objects.exists()
+
+
+def test_using_keeps_a_declared_atomic():
+    assert atomic_jobs.atomic_write.using(priority=5, atomic=True).atomic is True
 
 
 # -- real workers ----------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def test_a_running_jobs_metadata_is_readable_while_it_runs(workers, tmp_path):
 )
 def test_an_atomic_jobs_metadata_is_readable_while_it_runs_on_postgresql(workers, tmp_path):
     go = tmp_path / "go"
-    result = atomic_jobs.counts.using(atomic=True).enqueue(5, until=str(go))
+    result = atomic_jobs.atomic_counts.enqueue(5, until=str(go))
     workers.start()
 
     def saved():
@@ -228,7 +228,7 @@ def test_an_atomic_jobs_metadata_is_readable_while_it_runs_on_postgresql(workers
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="on PostgreSQL it is readable at once")
 def test_an_atomic_jobs_metadata_is_readable_once_it_ends_on_sqlite(workers, tmp_path):
     go = tmp_path / "go"
-    result = atomic_jobs.counts.using(atomic=True).enqueue(5, until=str(go))
+    result = atomic_jobs.atomic_counts.enqueue(5, until=str(go))
     workers.start()
     wait_until(lambda: Job.objects.get(pk=result.id).state == "running", timeout=60, message="the job to start")
     result.refresh()

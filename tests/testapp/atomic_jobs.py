@@ -25,6 +25,12 @@ def counts(context, total, until=None):
     return total
 
 
+@django_jobs.job(takes_context=True, atomic=True)
+def atomic_counts(context, total, until=None):
+    """``counts``, atomic."""
+    return counts.call(context, total, until)
+
+
 @django_jobs.job(takes_context=True, max_attempts=2)
 def resumes(context):
     """Saves a stage, fails its first attempt, and returns the metadata its second attempt starts with."""
