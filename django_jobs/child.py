@@ -84,6 +84,7 @@ def child_main(conn, backend_alias):
     django.setup()
     from . import logcapture
     from .attempt_log import job_fields, log_outcome
+    from .attempts import run_and_report
     from .compat import task_backends
     from .log_flusher import LogFlusher
     from .log_output import log_to_stderr_unless_configured
@@ -126,8 +127,7 @@ def child_main(conn, backend_alias):
         cancel_events[claimed.id] = event = threading.Event()
         exiting = False
         try:
-            report = runner.run(claimed, event)
-            transition = reporter.report(report)
+            report, transition = run_and_report(runner, reporter, claimed, event)
             how = describe(report, transition)
             log_outcome(report, transition, how, report.duration, " (child process)")
             # After a MemoryError, a fresh child for the next job: this one's heap may be leaking.

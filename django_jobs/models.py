@@ -106,6 +106,10 @@ class Job(models.Model):
     #: The W3C trace context of the enqueue (OpenTelemetry: ``traceparent``, ``tracestate``) and of the
     #: last failed attempt (``attempt``), which its attempts' spans belong to and link to; None untraced.
     trace_context = models.JSONField(null=True, blank=True)
+    #: What the job says of itself while it runs (``context.metadata``, saved with
+    #: ``context.save_metadata()``): progress, counts, a stage; None until it saves some.
+    #: Kept after it ends.
+    metadata = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("job")

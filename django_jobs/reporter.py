@@ -74,49 +74,61 @@ class Reporter:
                 reconnect.succeeded()
             return transition
 
-    def _write(self, report):
-        claimed = report.claimed
+    def write_success(self, report):
+        """
+        Record a success at once, in the caller's transaction if there is one (an
+        atomic job's). Returns the transition, or None when the attempt no longer
+        held its job (nothing written); raises when the success could not be written.
+        """
         try:
-            if report.outcome == RunOutcome.SUCCEEDED:
-                return queue.complete(
-                    claimed,
-                    report.return_value,
-                    logs=list(report.logs),
-                    replacements=report.replacements,
-                    using=self.using,
-                )
-            if report.outcome == RunOutcome.DECLINED:
-                return queue.decline(claimed, run_after=report.run_after, logs=list(report.logs), using=self.using)
-            return queue.fail(
-                claimed,
-                report.error,
-                retry_in=report.retry_in,
-                exit_status=report.exit_status,
-                logs=list(report.logs),
-                trace_context=report.trace_context,
-                using=self.using,
-            )
+            return self._write_outcome(report)
         except JobNotClaimed:
-            logger.warning(
-                "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
-                claimed.id,
-                claimed.attempt,
-                extra=job_fields(claimed),
-            )
+            self._dropped(report.claimed)
+            return None
+
+    def _write(self, report):
+        try:
+            return self._write_outcome(report)
+        except JobNotClaimed:
+            self._dropped(report.claimed)
             return None
         except Exception as exc:
             if report.outcome != RunOutcome.SUCCEEDED or not report.replacements:
                 raise
             # replace_with's jobs could not be inserted: nothing changed, the attempt fails for good.
-            failed = replace(
-                report,
-                outcome=RunOutcome.FAILED,
-                error=ErrorInfo.of(exc),
-                exception=exc,
-                retry_in=None,
-                replacements=(),
+            return self._write(failed(report, exc))
+
+    @staticmethod
+    def _dropped(claimed):
+        logger.warning(
+            "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
+            claimed.id,
+            claimed.attempt,
+            extra=job_fields(claimed),
+        )
+
+    def _write_outcome(self, report):
+        """One service call recording ``report``; raises JobNotClaimed when the attempt no longer holds its job."""
+        claimed = report.claimed
+        if report.outcome == RunOutcome.SUCCEEDED:
+            return queue.complete(
+                claimed,
+                report.return_value,
+                logs=list(report.logs),
+                replacements=report.replacements,
+                using=self.using,
             )
-            return self._write(failed)
+        if report.outcome == RunOutcome.DECLINED:
+            return queue.decline(claimed, run_after=report.run_after, logs=list(report.logs), using=self.using)
+        return queue.fail(
+            claimed,
+            report.error,
+            retry_in=report.retry_in,
+            exit_status=report.exit_status,
+            logs=list(report.logs),
+            trace_context=report.trace_context,
+            using=self.using,
+        )
 
     # -- batches ---------------------------------------------------------------------
     def take_pending(self) -> list[AttemptReport]:
@@ -140,12 +152,7 @@ class Reporter:
             if report.claimed.id in recorded_ids:
                 self.announce(report, COMPLETE)
             else:
-                logger.warning(
-                    "Job %s attempt %s was taken back or cancelled; its outcome is dropped",
-                    report.claimed.id,
-                    report.claimed.attempt,
-                    extra=job_fields(report.claimed),
-                )
+                self._dropped(report.claimed)
 
     # -- signals ---------------------------------------------------------------------
     def announce(self, report, transition):
@@ -153,6 +160,19 @@ class Reporter:
         if report.result is not None and transition is not None:
             result = finished_result(report, transition)
             task_finished.send(sender=type(result.task.get_backend()), task_result=result)
+
+
+def failed(report, exc):
+    """``report``, a success that could not be recorded, as a failure for good because of ``exc``."""
+    return replace(
+        report,
+        outcome=RunOutcome.FAILED,
+        error=ErrorInfo.of(exc),
+        exception=exc,
+        retry_in=None,
+        exit_status=1,
+        replacements=(),
+    )
 
 
 def finished_result(report, transition):

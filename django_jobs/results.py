@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic
 
 from .compat import TaskError
@@ -10,6 +10,19 @@ from .generic import GenericTaskResult, P, R
 from .states import TASK_STATUS, RunOutcome
 
 ERROR_OUTCOMES = {RunOutcome.FAILED, RunOutcome.LOST, RunOutcome.CANCELLED}
+
+#: What ``refresh()`` reloads: Django's attributes, and the job's metadata.
+REFRESHED = (
+    "errors",
+    "_return_value",
+    "finished_at",
+    "started_at",
+    "last_attempted_at",
+    "status",
+    "enqueued_at",
+    "worker_ids",
+    "metadata",
+)
 
 
 # django-stubs declares TaskResult a plain dataclass; Django's is frozen.
@@ -22,6 +35,21 @@ class JobResult(GenericTaskResult[P, R], Generic[P, R]):  # type: ignore[misc]
 
     #: False when the enqueue found a live job with the same uniqkey and returned it.
     created: bool = True
+    #: What the job last saved with ``context.save_metadata()`` (``{}``: nothing yet);
+    #: read again by ``refresh()``, kept after the job ends.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        """Reload the result from the database, its metadata too."""
+        self._take(self.task.get_backend().get_result(self.id))
+
+    async def arefresh(self) -> None:
+        """Reload the result from the database, its metadata too."""
+        self._take(await self.task.get_backend().aget_result(self.id))
+
+    def _take(self, fresh: Any) -> None:
+        for name in REFRESHED:
+            object.__setattr__(self, name, getattr(fresh, name))
 
 
 def task_for(task, *, priority, queue_name, backend, run_after=None):
@@ -77,6 +105,7 @@ def task_result(job, task, runs, *, created=True, tasks=None, status=None) -> Jo
         ],
         # A job abandoned for a failed dependency has a run without a worker: it never ran.
         worker_ids=[run.worker_id for run in runs if run.worker_id],
+        metadata=job.metadata or {},
     )
     object.__setattr__(result, "_return_value", job.return_value)
     return result

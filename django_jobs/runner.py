@@ -17,6 +17,7 @@ from .arguments import as_json
 from .attempt_log import job_fields, log_started
 from .compat import task_started
 from .exceptions import Decline, InvalidJobArguments, PermanentFailure
+from .metadata import MetadataSaver
 from .models import Job, JobRun
 from .queue import ErrorInfo
 from .report import AttemptReport
@@ -25,6 +26,19 @@ from .states import TASK_STATUS, JobState, RunOutcome
 from .task import JobContext, JobTask, resolve_task
 
 logger = logging.getLogger("django_jobs.worker")
+
+
+def is_atomic(task):
+    """Whether ``task`` runs in the transaction that records its success (``atomic=True``)."""
+    return isinstance(task, JobTask) and task.atomic
+
+
+def task_of(claimed):
+    """The task ``claimed`` runs, or None when it cannot be found (its attempt will fail)."""
+    try:
+        return resolve_task(claimed.func_path)
+    except Exception:
+        return None
 
 
 def running_result(claimed, task, using):
@@ -101,9 +115,14 @@ class Runner:
         task_started.send(sender=type(task.get_backend()), task_result=result, due_at=claimed.due_at)
         context = None
         key = (claimed.id, claimed.attempt)
+        atomic = is_atomic(task)
+        saver = MetadataSaver(claimed, using=self.using)
         with logcapture.capture() as capturing:
-            with self._lock:
-                self._live[key] = (claimed, capturing)
+            if not atomic:
+                # An atomic job's lines are stored with its report: on SQLite its transaction holds the
+                # write lock, which the log flusher would wait for while the report waits for the flusher.
+                with self._lock:
+                    self._live[key] = (claimed, capturing)
             try:
                 if task.takes_context:
                     context = JobContext(
@@ -112,6 +131,8 @@ class Runner:
                         worker_id=claimed.worker_id,
                         claim_siblings=lambda limit: self._claim_siblings(claimed, limit),
                         dependency_results=queue.dependency_results(claimed.id, self.using),
+                        metadata=queue.metadata(claimed.id, using=self.using) if claimed.attempt > 1 else {},
+                        metadata_saver=saver,
                         **({"cancel_event": cancel_event} if cancel_event is not None else {}),
                     )
                     value = task.call(context, *claimed.args, **claimed.kwargs)
@@ -124,6 +145,8 @@ class Runner:
                 # KeyboardInterrupt and SystemExit too: raised by the job, they end its attempt, not the worker
                 # (signals reach the worker's main thread, or are ignored in a child process).
                 ending = self._failure(claimed, task, exc, result)
+            finally:
+                saver.close()
         with self._lock:
             siblings = tuple(self._siblings.pop(claimed.id, ()))
             self._live.pop(key, None)

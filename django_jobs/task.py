@@ -62,6 +62,9 @@ class JobOptions(TypedDict, total=False):
     depends_on: Sequence[Any] | None
     #: Run once every dependency finished, whatever their outcome.
     run_on_failure: bool
+    #: Run the function in the transaction that records its success (docs/atomic.md).
+    #: Declared with the function: ``using()`` refuses to change it.
+    atomic: bool
 
 
 class EnqueueOptions(JobOptions, total=False):
@@ -134,6 +137,9 @@ class JobTask(GenericTask[P, R], Generic[P, R]):
     depends_on: tuple | None = None
     #: With ``depends_on``: run once they all finished, whatever their outcome (a "finally" job).
     run_on_failure: bool = False
+    #: Run the function inside the transaction that records its success: if it raises, or its
+    #: worker dies, its writes to the jobs database roll back with the attempt (docs/atomic.md).
+    atomic: bool = False
 
     def using(
         self,
@@ -146,6 +152,12 @@ class JobTask(GenericTask[P, R], Generic[P, R]):
     ) -> JobTask[P, R]:
         """Like ``Task.using()``, also taking the options in ``JOB_OPTIONS``."""
         unknown = set(options) - set(JOB_OPTIONS)
+        if "atomic" in options and options["atomic"] != self.atomic:
+            # Workers run the function as registered: an atomic job run otherwise would lose what it promised.
+            raise InvalidJobType(
+                f"atomic is declared with the function (@django_jobs.job(atomic=True)), not changed per enqueue: "
+                f"workers run {self.module_path} as declared, atomic={self.atomic}."
+            )
         if unknown:
             raise TypeError(
                 f"using() got unknown option(s) {sorted(unknown)}; django_jobs options are {list(JOB_OPTIONS)}."
@@ -190,6 +202,11 @@ class JobContext(GenericTaskContext[Any, Any]):  # type: ignore[misc]
     #: The return values of the jobs this one depends on, in the order of its ``depends_on``
     #: (None for one that did not succeed, when it runs on failure).
     dependency_results: list[Any] = field(default_factory=list)
+    #: What the job says of itself while it runs, a JSON object: change it, then call
+    #: ``save_metadata()``. Starts as the job last saved it (empty on its first attempt).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Set by the runner: stores the metadata, ``(metadata) -> stored``.
+    metadata_saver: Callable[[dict[str, Any]], bool] | None = field(default=None, repr=False)
 
     @property
     def cancelled(self) -> bool:
@@ -202,6 +219,30 @@ class JobContext(GenericTaskContext[Any, Any]):  # type: ignore[misc]
             from .exceptions import JobCancelled
 
             raise JobCancelled(f"Job {self.job_id} was cancelled.")
+
+    def save_metadata(self) -> bool:
+        """
+        Store ``metadata`` now: ``result.metadata`` (after ``refresh()``), ``manage.py
+        jobs show`` and the admin show it while the job runs, and it is kept after the
+        job ends. One UPDATE of the job's row, cheap enough to call every second. With
+        ``progress`` and ``total`` (numbers) the admin draws a progress bar.
+
+        Raises TypeError, storing nothing, when ``metadata`` is not a JSON object.
+        Returns False when this attempt no longer holds its job (cancelled or taken
+        back): nothing is stored then.
+        """
+        from .arguments import as_json
+
+        if not isinstance(self.metadata, dict):
+            raise TypeError(f"context.metadata must be a dict (a JSON object), not {type(self.metadata).__name__}.")
+        value = as_json(self.metadata, "context.metadata", error=TypeError)
+        return self.metadata_saver(value) if self.metadata_saver is not None else False
+
+    async def asave_metadata(self) -> bool:
+        """``save_metadata()`` for an async job."""
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(self.save_metadata)()
 
     def coalesced(self, limit: int = 100) -> list[ClaimedJob]:
         """

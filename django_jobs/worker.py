@@ -26,6 +26,7 @@ from django.utils.crypto import get_random_string
 
 from . import logcapture, queue
 from .attempt_log import job_fields, log_outcome
+from .attempts import run_and_report
 from .db import get_ops
 from .exceptions import JobNotClaimed
 from .heartbeat import Heartbeat
@@ -296,8 +297,7 @@ class Worker:
         pending = False
         try:
             if child is None:
-                report = self.runner.run(claimed, event)
-                transition = self.reporter.report(report)
+                report, transition = run_and_report(self.runner, self.reporter, claimed, event)
                 pending = transition == PENDING
                 log_outcome(report, transition, describe(report, transition), time.monotonic() - started)
             else:

@@ -32,6 +32,7 @@ from .compat import ActionLocation
 from .display import compact_duration, moment, pretty_json, relative, state_badge
 from .filters import EnqueuedDateFilter, FinishedDateFilter, FunctionFilter, QueueFilter
 from .paginator import EstimatedCountPaginator
+from .progress import progress as progress_field
 
 #: Log lines shown per attempt on a job's page (a chatty job may log many more).
 LOG_LINES_SHOWN = 500
@@ -98,6 +99,7 @@ class JobAdmin(JobActionsAdmin):
                 "fields": [
                     ("state_display", "queue_name", "priority", "backend"),
                     ("attempts_detail", "duration", "exit_status"),
+                    ("progress",),
                 ]
             },
         ),
@@ -200,6 +202,7 @@ class JobAdmin(JobActionsAdmin):
     last_attempted = moment("last_attempted_at", _("last attempt started"))
     finished = moment("finished_at", _("finished"))
     lease_until = moment("grabbed_until", _("lease until"))
+    progress = progress_field
     kept_until = moment("keep_until", _("kept until"))
 
     @admin.display(description=_("args"))

@@ -10,9 +10,10 @@ import socket
 
 from django.apps import apps
 from django.core import checks
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 
 from .. import limits, queue, tracing
+from ..attempts import run_and_report
 from ..compat import BaseTaskBackend, task_enqueued
 from ..conf import Options
 from ..exceptions import InvalidJobType, QueueNotFound
@@ -79,10 +80,31 @@ class DatabaseBackend(BaseTaskBackend):
                         f"{name} must be a non-empty string of at most 255 characters or a callable, not {value!r}."
                     )
             check_schema_is_valid(task)
+            self._check_atomic(task)
             for name in ("uniqkey", "coalesce"):
                 value = getattr(task, name)
                 if value is not None and (not isinstance(value, str) or not value or len(value) > 255):
                     raise InvalidJobType(f"{name} must be a non-empty string of at most 255 characters, not {value!r}.")
+
+    def _check_atomic(self, task):
+        """
+        ``atomic=True`` holds only for writes to the jobs database: it must be the
+        ``default`` database, the one a job's queries use unless told otherwise.
+        """
+        if not isinstance(task.atomic, bool):
+            raise InvalidJobType(f"atomic must be True or False, not {task.atomic!r}.")
+        if not task.atomic:
+            return
+        if self.database != DEFAULT_DB_ALIAS:
+            raise InvalidJobType(
+                f"{task.module_path} is atomic, but backend {self.alias!r} keeps its jobs in database "
+                f"{self.database!r}, not {DEFAULT_DB_ALIAS!r}: its writes to the default database could not roll "
+                "back with its attempt. Keep the jobs in the default database, or drop atomic=True."
+            )
+        if task.coalesce is not None:
+            raise InvalidJobType(
+                f"{task.module_path} is atomic and coalesces: the jobs it would claim could not share its transaction."
+            )
 
     def check(self, **kwargs):
         """System checks of this backend (Django's ``check_tasks`` calls it): its jobs need django_jobs' tables."""
@@ -152,7 +174,7 @@ class DatabaseBackend(BaseTaskBackend):
                 using=using,
             )
             tracing.sent(span, claimed.id)
-        Reporter(using=using).report(Runner(using=using, options=self.job_options).run(claimed))
+        run_and_report(Runner(using=using, options=self.job_options), Reporter(using=using), claimed)
         return self.get_result(claimed.id)
 
     def _announce(self, task, enqueued, tasks=None):

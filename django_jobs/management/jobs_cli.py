@@ -183,6 +183,7 @@ def job_dict(job):
         "concurrency_limit": job.concurrency_limit,
         "exit_status": job.exit_status,
         "return_value": return_value,
+        "metadata": job.metadata or {},
     }
 
 

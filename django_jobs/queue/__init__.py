@@ -10,7 +10,7 @@ attempt ended. One module per concern:
 - ``enqueue``: writing new jobs (one, or many in one statement);
 - ``dependencies``: jobs waiting for others (``depends_on``), released or abandoned as those end;
 - ``claims``: claiming due jobs, leases, batched completion;
-- ``reports``: how an attempt ended (complete, fail, decline, release), its lines while it runs;
+- ``reports``: how an attempt ended (complete, fail, decline, release), its lines and metadata while it runs;
 - ``maintenance``: the scheduler's rescue, expiry and pruning (of jobs, and of ended workers' rows);
 - ``workers``: the worker registry, and rescuing the attempts of dead workers;
 - ``workflows``: the jobs of a chain or group, cancelled or counted together;
@@ -34,8 +34,8 @@ from .errors import ErrorInfo
 from .functions import func_id, func_paths
 from .maintenance import delete_jobs, expire_overdue, prune, prune_rate_buckets, prune_workers, rescue_expired
 from .operations import cancel, pause, resume, retry, run_now
-from .reads import failures, get_job, list_jobs, logs, paused_queues, runs
-from .reports import add_logs, complete, decline, fail, release
+from .reads import failures, get_job, list_jobs, logs, metadata, paused_queues, runs
+from .reports import add_logs, complete, decline, fail, release, save_metadata
 from .workers import beat, live_workers, register, request_stop, rescue_dead_workers, sign_off
 from .workflows import cancel_workflow, join_workflow, workflow_progress
 
@@ -71,6 +71,7 @@ __all__ = [
     "live_with_uniqkey",
     "live_workers",
     "logs",
+    "metadata",
     "neighbours",
     "pause",
     "paused_queues",
@@ -86,6 +87,7 @@ __all__ = [
     "retry",
     "run_now",
     "runs",
+    "save_metadata",
     "sign_off",
     "workflow_progress",
 ]

@@ -15,6 +15,11 @@ def get_job(job_id: int | str, *, using: str) -> Job:
         raise JobNotFound(f"No job with id {job_id!r}.") from None
 
 
+def metadata(job_id: int, *, using: str) -> dict:
+    """What the job last saved with ``context.save_metadata()`` (``{}``: nothing yet)."""
+    return Job.objects.using(using).filter(pk=job_id).values_list("metadata", flat=True).first() or {}
+
+
 def failures(job_id: int | str, *, using: str) -> list[JobRun]:
     """The job's failure log: its failed, lost and cancelled attempts, oldest first."""
     job = get_job(job_id, using=using)

@@ -79,6 +79,16 @@ def add_logs(claimed, logs, *, using):
     return True
 
 
+def save_metadata(claimed, metadata, *, using):
+    """
+    Store a running attempt's metadata (``context.save_metadata()``): one
+    UPDATE of the job row, guarded like every report of the attempt by
+    (id, attempt, worker id) and its running state. Returns False, writing
+    nothing, once the attempt was cancelled, taken back or recorded.
+    """
+    return bool(_attempt(claimed, using).filter(state=JobState.RUNNING).update(metadata=metadata))
+
+
 def complete(claimed, return_value, *, exit_status=0, logs=(), replacements=(), using):
     """
     Record a successful attempt. ``replacements`` (built jobs) are inserted in

@@ -24,6 +24,7 @@ from ...exceptions import (
     QueueNotCleared,
     QueueNotFound,
 )
+from ...metadata import describe_progress
 from ...models import Job, JobRun
 from ...states import JobState
 from ..jobs_cli import (
@@ -228,6 +229,8 @@ class Command(BaseCommand):
             ("concurrency", job.concurrency_key and f"{job.concurrency_key} (limit {job.concurrency_limit})"),
             ("exit status", job.exit_status),
             ("return value", dumps(data["return_value"]) if job.state == JobState.SUCCEEDED else None),
+            ("progress", describe_progress(job.metadata)),
+            ("metadata", dumps(job.metadata) if job.metadata else None),
         ]
         fields += [(k, v) for k, v in optional if v is not None]
         width = max(len(k) for k, _ in fields)
