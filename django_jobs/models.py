@@ -175,6 +175,8 @@ class Job(models.Model):
                 name="django_jobs_fair_key_idx",
                 condition=Q(state=JobState.READY, fairness_key__isnull=False),
             ),
+            # Counting the jobs waiting for their dependencies, per queue (stats.queue_stats).
+            models.Index(fields=["queue_name"], name="django_jobs_waiting_idx", condition=Q(state=JobState.WAITING)),
             # Rescuing expired leases.
             models.Index(
                 fields=["grabbed_until"],

@@ -595,7 +595,7 @@ def test_dashboard_shows_each_queue_its_throughput_and_the_workers(operator):
     rows = {row["stats"].name: row for row in response.context["rows"]}
     assert list(rows) == ["default", "emails", "reports"]  # configured queues, even empty ones
     emails = rows["emails"]["stats"]
-    assert (emails.waiting, emails.due, emails.scheduled, emails.succeeded, emails.failed) == (2, 1, 1, 3, 1)
+    assert (emails.ready, emails.due, emails.scheduled, emails.succeeded, emails.failed) == (2, 1, 1, 3, 1)
     assert 290 < emails.oldest_due_age < 400
     assert (rows["emails"]["chart"]["succeeded"], rows["emails"]["chart"]["failed"]) == (3, 1)
     assert rows["default"]["stats"].running == 1
@@ -619,10 +619,10 @@ def test_dashboard_costs_a_fixed_number_of_queries(admin_client):
         running(worker=f"w{i}", queue_name=["default", "emails"][i % 2])
         WorkerFactory(worker_id=f"w{i}")
         failed(queue_name="reports")
-    # session, user, 3 counts, paused queues, throughput, the worker registry; then the timings
+    # session, user, 4 counts, paused queues, throughput, the worker registry; then the timings
     # (django_jobs.timings): two histograms on PostgreSQL, the jobs' moments on SQLite; the functions' paths.
     timings = 3 if connection.vendor == "postgresql" else 2
-    assert queries() == few == 8 + timings
+    assert queries() == few == 9 + timings
 
 
 def test_pause_and_resume_a_queue_from_the_dashboard(operator):
@@ -669,7 +669,7 @@ def test_functions_list_counts_and_latest_failure(viewer):
     content = response.content.decode()
     boom = FuncMap.objects.get(path=path)
     figures = {f.path: f.figures for f in response.context["cl"].result_list}
-    assert (figures[path].waiting, figures[path].running, figures[path].failed) == (1, 1, 2)
+    assert (figures[path].ready, figures[path].running, figures[path].failed) == (1, 1, 2)
     assert figures[path].last_failure_job_id == latest.pk and "ValueError: the latest one" in content
     assert f"?state__exact=failed&amp;func__id__exact={boom.pk}" in content
     assert figures["tests.testapp.jobs.add"].failed == 0

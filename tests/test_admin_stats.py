@@ -27,9 +27,9 @@ def test_queue_stats_counts_each_state_per_queue_in_three_queries():
         JobFactory(queue_name="emails", state=state, finished_at=now)
     with CaptureQueriesContext(connection) as queries:
         result = stats.queue_stats("default")
-    assert len(queries) == 3
+    assert len(queries) == 4
     default, emails = result
-    assert (default.name, default.waiting, default.due, default.scheduled, default.running) == ("default", 3, 2, 1, 0)
+    assert (default.name, default.ready, default.due, default.scheduled, default.running) == ("default", 3, 2, 1, 0)
     assert 119 <= default.oldest_due_age < 200
     assert emails == stats.QueueStats(name="emails", running=1, succeeded=2, failed=1, cancelled=1, expired=1)
 
@@ -38,7 +38,7 @@ def test_queue_stats_for_named_queues_keeps_their_order_and_gives_empty_ones_zer
     JobFactory(queue_name="reports")
     JobFactory(queue_name="default")
     result = stats.queue_stats("default", queues=["reports", "emails"])
-    assert [(s.name, s.waiting) for s in result] == [("reports", 1), ("emails", 0)]
+    assert [(s.name, s.ready) for s in result] == [("reports", 1), ("emails", 0)]
     assert result[1].oldest_due_age is None
 
 
@@ -102,7 +102,7 @@ def test_function_stats_counts_live_and_failed_jobs_and_finds_the_latest_failure
         figures = stats.function_stats("default", [new.func_id, quiet])
     assert len(queries) == 2
     boom = figures[new.func_id]
-    assert (boom.waiting, boom.running, boom.failed) == (1, 0, 2)
+    assert (boom.ready, boom.running, boom.failed) == (1, 0, 2)
     assert (boom.last_failure_job_id, boom.last_error) == (new.pk, "ValueError: second try")
     assert quiet not in figures and stats.function_stats("default", []) == {}
 
@@ -161,7 +161,7 @@ def _seq_scans(plan):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="plans on a large table: PostgreSQL's planner")
 def test_queue_stats_on_a_large_table_reads_only_the_live_jobs_indexes():
     """
-    The documented bound (docs/admin.md): the waiting and running counts read only the partial
+    The documented bound (docs/admin.md): the ready, waiting and running counts read only the partial
     indexes of ready and running jobs, however many jobs the table holds; only the finished
     counts read the finished rows (as many as pruning keeps). Checked on 400,000 jobs by the
     plans PostgreSQL chooses, not by timing.
@@ -182,12 +182,19 @@ def test_queue_stats_on_a_large_table_reads_only_the_live_jobs_indexes():
         cursor.execute("ANALYZE django_jobs_job")
     with CaptureQueriesContext(connection) as queries:
         by_queue = {s.name: s for s in stats.queue_stats("default")}
-    assert len(queries) == 3
-    assert by_queue["emails"].waiting == 4_500 and by_queue["emails"].running == 500
+    assert len(queries) == 4
+    assert by_queue["emails"].ready == 4_500 and by_queue["emails"].running == 500
     assert by_queue["default"].succeeded + by_queue["emails"].succeeded == 390_000
-    ready, running, _finished = (q["sql"] for q in queries)
+    ready, running, waiting, _finished = (q["sql"] for q in queries)
     with connection.cursor() as cursor:
-        for sql in (ready, running):
+        for sql in (ready, running, waiting):
             cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
             (plan,) = cursor.fetchone()[0]
             assert "django_jobs_job" not in _seq_scans(plan["Plan"]), sql
+
+
+def test_queue_stats_counts_the_jobs_waiting_for_dependencies_apart_from_ready_ones():
+    JobFactory(queue_name="reports")
+    JobFactory(queue_name="reports", state=JobState.WAITING, dependencies_left=1)
+    (reports,) = stats.queue_stats("default", queues=["reports"])
+    assert (reports.ready, reports.waiting) == (1, 1)

@@ -96,7 +96,7 @@ def test_stats_per_queue_with_paused_state_as_a_table_and_json():
     rows = {row["queue"]: row for row in json.loads(ok("stats", "--json"))}
     assert list(rows) == ["default", "emails", "legacy", "reports"]
     default = rows["default"]
-    assert (default["waiting"], default["due"], default["scheduled"], default["running"]) == (3, 2, 1, 0)
+    assert (default["ready"], default["due"], default["scheduled"], default["running"]) == (3, 2, 1, 0)
     assert 89 <= default["oldest_due_age"] < 300 and default["paused"] is False
     assert (rows["emails"]["running"], rows["emails"]["paused"], rows["emails"]["oldest_due_age"]) == (1, True, None)
     assert {k: rows["reports"][k] for k in ("succeeded", "failed", "cancelled", "expired", "waiting")} == {
@@ -111,9 +111,10 @@ def test_stats_per_queue_with_paused_state_as_a_table_and_json():
     assert lines[0].split() == [
         "QUEUE",
         "STATUS",
-        "WAITING",
+        "READY",
         "DUE",
         "SCHEDULED",
+        "WAITING",
         "RUNNING",
         "SUCCEEDED",
         "FAILED",
@@ -122,8 +123,9 @@ def test_stats_per_queue_with_paused_state_as_a_table_and_json():
         "OLDEST",
         "DUE",
     ]
-    assert lines[1].split()[:6] == ["default", "running", "3", "2", "1", "0"] and lines[1].split()[-1].startswith("1m")
-    assert lines[2].split() == ["emails", "paused", "0", "0", "0", "1", "0", "0", "0", "0", "-"]
+    default_row = lines[1].split()
+    assert default_row[:7] == ["default", "running", "3", "2", "1", "0", "0"] and default_row[-1].startswith("1m")
+    assert lines[2].split() == ["emails", "paused", "0", "0", "0", "0", "1", "0", "0", "0", "0", "-"]
 
     only = json.loads(ok("stats", "-q", "reports", "-q", "emails", "--json"))
     assert [row["queue"] for row in only] == ["reports", "emails"]

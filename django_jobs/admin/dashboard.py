@@ -105,7 +105,7 @@ def dashboard_view(model_admin, request):
                 "stats": s,
                 "paused": name in paused,
                 # A queue no longer in QUEUES with nothing waiting has nothing to pause.
-                "pausable": name in configured or name in paused or s.waiting > 0,
+                "pausable": name in configured or name in paused or s.ready > 0 or s.waiting > 0,
                 "chart": chart,
                 "oldest_due": compact_duration(s.oldest_due_age) if s.oldest_due_age is not None else "-",
                 "links": {

@@ -25,9 +25,9 @@ class FunctionChangeList(ChangeList):
 
 
 class FuncMapAdmin(ReadOnlyJobsAdmin):
-    """Each job function with its waiting, running and failed jobs and its latest failure."""
+    """Each job function with its ready, running and failed jobs and its latest failure."""
 
-    list_display = ("path", "waiting", "running", "failed", "last_failure")
+    list_display = ("path", "ready", "running", "failed", "last_failure")
     search_fields = ("path",)
     ordering = ("path",)
     show_facets = admin.ShowFacets.NEVER
@@ -44,9 +44,9 @@ class FuncMapAdmin(ReadOnlyJobsAdmin):
             return "0"
         return format_html('<a href="{}">{}</a>', changelist_url(func=obj.pk, state=state), n)
 
-    @admin.display(description=_("waiting"))
-    def waiting(self, obj):
-        return self._count(obj, JobState.READY, "waiting")
+    @admin.display(description=_("ready"))
+    def ready(self, obj):
+        return self._count(obj, JobState.READY, "ready")
 
     @admin.display(description=_("running"))
     def running(self, obj):

@@ -33,7 +33,7 @@ EXIT_CODES = {
     INVALID_INPUT: "invalid input: arguments that are not JSON or do not fit the function, a bad priority, ...",
 }
 
-STATS_FIELDS = ("waiting", "due", "scheduled", "running", "succeeded", "failed", "cancelled", "expired")
+STATS_FIELDS = ("ready", "due", "scheduled", "waiting", "running", "succeeded", "failed", "cancelled", "expired")
 
 EPILOG = (
     "exit status:\n"
@@ -236,9 +236,10 @@ def add_subcommands(parser):
 
     p = add(
         "stats",
-        "Per-queue counts: waiting (due and scheduled), running, finished by state, paused.",
-        "Per-queue counts of jobs. waiting = due + scheduled (ready jobs whose run_after has or has not\n"
-        "come); 'oldest due' is how long the oldest due job has been waiting.",
+        "Per-queue counts: ready (due and scheduled), waiting, running, finished by state, paused.",
+        "Per-queue counts of jobs. ready = due + scheduled (ready jobs whose run_after has or has not\n"
+        "come); waiting: jobs waiting for their dependencies; 'oldest due' is how long the oldest due\n"
+        "job has been waiting.",
     )
     p.add_argument(
         "--queue",
