@@ -28,6 +28,19 @@ FAILED, CANCELLED, EXPIRED = JobState.FAILED, JobState.CANCELLED, JobState.EXPIR
 
 #: Columns set whenever a job enters a finished state: when, and until when it is kept.
 FINISHING = ("finished_at", "keep_until", "grabbed_until")
+#: Columns an operator's retry resets: a fresh attempt budget, due now, no trace of the last end.
+RETRYING = (
+    "attempts_left",
+    "run_after",
+    "finished_at",
+    "keep_until",
+    "cancel_requested",
+    "worker_id",
+    "grabbed_until",
+    "return_value",
+    "exit_status",
+    "lost_attempts",
+)
 
 
 @dataclass(frozen=True)
@@ -190,37 +203,14 @@ TRANSITIONS = _declare(
         "retry",
         frozenset({FAILED, CANCELLED, EXPIRED}),
         READY,
-        (
-            "attempts_left",
-            "run_after",
-            "finished_at",
-            "keep_until",
-            "cancel_requested",
-            "worker_id",
-            "grabbed_until",
-            "return_value",
-            "exit_status",
-            "lost_attempts",
-        ),
+        RETRYING,
         doc="An operator runs a finished job again, with a fresh attempt budget.",
     ),
     Transition(
         "retry_waiting",
         frozenset({FAILED, CANCELLED, EXPIRED}),
         WAITING,
-        (
-            "attempts_left",
-            "run_after",
-            "finished_at",
-            "keep_until",
-            "cancel_requested",
-            "worker_id",
-            "grabbed_until",
-            "return_value",
-            "exit_status",
-            "lost_attempts",
-            "dependencies_left",
-        ),
+        (*RETRYING, "dependencies_left"),
         doc="An operator runs again a finished job some of whose dependencies have not finished (they "
         "were retried too): it waits for them again.",
     ),
