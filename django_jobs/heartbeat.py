@@ -31,15 +31,20 @@ class Heartbeat:
         worker, options = self.worker, self.options
         interval = min(options.WORKER_HEARTBEAT, options.LEASE_SECONDS / 3)
         self.next_renewal = time.monotonic() + options.LEASE_SECONDS / 3
-        while not worker.stopped.wait(interval):
-            try:
-                self.beat()
-                if time.monotonic() >= self.next_renewal:
-                    self.next_renewal = time.monotonic() + options.LEASE_SECONDS / 3
-                    self.renew()
-            except Exception as e:
-                logger.warning("Heartbeat failed (%s); will retry.", e)
-                connections[self.using].close()
+        try:
+            while not worker.stopped.wait(interval):
+                try:
+                    self.beat()
+                    if time.monotonic() >= self.next_renewal:
+                        self.next_renewal = time.monotonic() + options.LEASE_SECONDS / 3
+                        self.renew()
+                except Exception as e:
+                    logger.warning("Heartbeat failed (%s); will retry.", e)
+                    connections[self.using].close()
+        finally:
+            # This thread's own connection: left open, a worker run inside a longer-lived process
+            # (tests, enqueue_and_run's callers, an embedded worker) would keep a session per run.
+            connections[self.using].close()
 
     def beat(self):
         """Tell the registry this worker lives; stop if an operator asked; re-register if found dead."""
