@@ -48,6 +48,13 @@ class InvalidTransition(JobsError):
     """The job is not in a state the requested change may start from."""
 
 
+class DependencyNotRetried(InvalidTransition):
+    """
+    A job of a workflow cannot be retried while a job it depends on is failed,
+    cancelled or expired (it could never run): retry that one first.
+    """
+
+
 class QueueNotCleared(JobsError):
     """
     ``clear_queue`` gave up: the database stayed locked. ``deleted`` jobs are

@@ -22,7 +22,7 @@ from django_jobs.admin.compat import CHANGE_FORM_ACTIONS
 from django_jobs.admin.filters import QueueFilter
 from django_jobs.admin.jobs import JobAdmin
 from django_jobs.admin.paginator import EstimatedCountPaginator
-from django_jobs.models import FuncMap, Job, JobLog, JobRun, QueueState
+from django_jobs.models import Dependency, FuncMap, Job, JobLog, JobRun, QueueState
 from django_jobs.states import JobState, RunOutcome
 from tests.factories import FuncMapFactory, JobFactory, JobRunFactory, WorkerFactory
 from tests.testapp import limited_jobs
@@ -401,6 +401,29 @@ def test_bulk_cancel_reports_what_it_changed_and_why_it_skipped_the_rest(operato
         "2 jobs cancelled, 2 skipped: 1 failed, 1 succeeded (only waiting, ready or running jobs can be cancelled)."
     ]
     assert [state(j) for j in (waiting, held, done, broken)] == ["cancelled", "cancelled", "succeeded", "failed"]
+
+
+def waiting_behind(dependency):
+    """A job of a workflow cancelled because ``dependency`` ended badly."""
+    dependent = finished(JobState.CANCELLED)
+    Dependency.objects.create(dependent=dependent, dependency=dependency, position=0)
+    return dependent
+
+
+def test_retrying_a_job_whose_dependency_failed_says_so(operator):
+    dependent = waiting_behind(failed())
+    response = post_action(operator, "retry_jobs", [dependent])
+    assert messages_of(response) == [
+        f"Job {dependent.pk} was not retried: a job it depends on is failed, cancelled or expired "
+        "(retry that one first)."
+    ]
+
+
+def test_bulk_retry_counts_the_jobs_held_back_by_a_failed_dependency(operator):
+    response = post_action(operator, "retry_jobs", [failed(), waiting_behind(failed())])
+    assert messages_of(response) == [
+        "1 job retried, 1 skipped: 1 depends on a failed job (only failed, cancelled or expired jobs can be retried)."
+    ]
 
 
 def test_bulk_retry(operator):

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import queue
-from ..exceptions import InvalidTransition, JobNotFound
+from ..exceptions import DependencyNotRetried, InvalidTransition, JobNotFound
 from ..models import Job
 from ..states import JobState
 from .base import JobsDatabaseAdmin
@@ -42,12 +42,17 @@ class Tally:
     #: The jobs left unchanged, by their state now; ``gone``: those deleted meanwhile.
     skipped: Counter = field(default_factory=Counter)
     gone: int = 0
+    #: Jobs of a workflow refused because a job they depend on is failed, cancelled or expired.
+    blocked: int = 0
     #: True if more jobs were selected than were handled.
     more: bool = False
 
-    def add(self, using, ids, changed):
-        """Count a batch: ``ids`` handled, ``changed`` among them; the others' states in one query."""
-        unchanged = set(ids) - set(changed)
+    def add(self, using, ids, changed, blocked=()):
+        """
+        Count a batch: ``ids`` handled, ``changed`` among them, ``blocked`` by a
+        dependency; the others' states in one query.
+        """
+        unchanged = set(ids) - set(changed) - set(blocked)
         states = dict(
             Job.objects.using(using).filter(pk__in=unchanged).order_by().values_list("state").annotate(n=Count("pk"))
         )
@@ -55,6 +60,7 @@ class Tally:
             self.first_id = ids[0]
         self.handled += len(ids)
         self.changed += len(changed)
+        self.blocked += len(blocked)
         self.skipped.update(states)
         self.gone += len(unchanged) - sum(states.values())
 
@@ -182,17 +188,20 @@ class JobActionsAdmin(JobsDatabaseAdmin):
             ids = self.selected_ids(request, queryset)
             batches, tally.more = iter([ids[:ACTION_LIMIT]]), len(ids) > ACTION_LIMIT
         for batch in batches:
-            changed = []
+            changed, blocked = [], []
             for pk in batch:
                 try:
                     change(pk, using=queryset.db)
+                except DependencyNotRetried:
+                    blocked.append(pk)
+                    continue
                 except (InvalidTransition, JobNotFound):
                     continue
                 changed.append(pk)
             if changed:  # in each job's history, as Django's own changes are
                 jobs = Job.objects.using(queryset.db).select_related("func").filter(pk__in=changed)
                 LogEntry.objects.log_actions(request.user.pk, jobs, CHANGE, capfirst(done) + ".")
-            tally.add(queryset.db, batch, changed)
+            tally.add(queryset.db, batch, changed, blocked)
         self.report(request, tally, done, rule)
 
     def report(self, request, tally, done, rule):
@@ -201,13 +210,23 @@ class JobActionsAdmin(JobsDatabaseAdmin):
         states now), e.g. "3 jobs retried, 2 skipped: 2 running (only failed,
         cancelled or expired jobs can be retried)."
         """
-        skipped = sum(tally.skipped.values()) + tally.gone
+        skipped = sum(tally.skipped.values()) + tally.gone + tally.blocked
         reasons = [f"{n} {JobState(state).label.lower()}" for state, n in sorted(tally.skipped.items())]
+        if tally.blocked:
+            reasons.append(
+                ngettext("%d depends on a failed job", "%d depend on failed jobs", tally.blocked) % tally.blocked
+            )
         if tally.gone:
             reasons.append(ngettext("%d no longer exists", "%d no longer exist", tally.gone) % tally.gone)
         if tally.handled == 1:
             if tally.changed:
                 message, level = _("Job %(id)s %(done)s.") % {"id": tally.first_id, "done": done}, messages.SUCCESS
+            elif tally.blocked:
+                message = _(
+                    "Job %(id)s was not %(done)s: a job it depends on is failed, cancelled or expired "
+                    "(retry that one first)."
+                ) % {"id": tally.first_id, "done": done}
+                level = messages.ERROR
             else:
                 why = JobState(next(iter(tally.skipped))).label.lower() if tally.skipped else _("gone")
                 message = _("Job %(id)s was not %(done)s: it is %(why)s (%(rule)s).") % {

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from django.db.models import F
 from django.db.models.functions import Now
 
-from ..exceptions import DependencyFailed, InvalidJobArguments, InvalidTransition
+from ..exceptions import DependencyFailed, DependencyNotRetried, InvalidJobArguments
 from ..models import Dependency, Job, JobRun
 from ..states import JobState, RunOutcome
 from ..transitions import ABANDON, ENQUEUE_WAITING, UNBLOCK
@@ -78,7 +78,7 @@ def left_to_wait_for(job, using):
     """
     How many of the jobs ``job`` (about to be retried) depends on have not
     finished, their rows locked so that none finishes unseen before the retry
-    commits. Raises InvalidTransition when one failed, was cancelled or expired
+    commits. Raises DependencyNotRetried when one failed, was cancelled or expired
     and ``job`` does not run on failure: it could never run.
     """
     ids = sorted(Dependency.objects.using(using).filter(dependent_id=job.pk).values_list("dependency_id", flat=True))
@@ -91,7 +91,7 @@ def left_to_wait_for(job, using):
         bad = [(pk, state) for pk, state in found.items() if state in ENDED_BADLY]
         if bad:
             pk, state = bad[0]
-            raise InvalidTransition(
+            raise DependencyNotRetried(
                 f"Job {job.pk} depends on job {pk}, which is {state}: it would never run. "
                 f"Retry job {pk} first (or both, in that order)."
             )
