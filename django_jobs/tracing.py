@@ -56,18 +56,16 @@ def _attributes(operation, queue_name, task_path):
 
 
 @contextmanager
-def enqueue_span(queue_name, task_path, count=None):
+def enqueue_span(queue_name, task_path):
     """
     A PRODUCER span around one enqueue, current in the block (yields it, or
-    None without OpenTelemetry). ``enqueue_many`` is one span for its
-    ``count`` jobs (its queue and task when they share one).
+    None without OpenTelemetry). A batch (``enqueue_many``, a workflow) is one
+    span, started without a queue or task and named by ``batch_of``.
     """
     if trace is None:
         yield None
         return
     attributes = _attributes("send", queue_name, task_path)
-    if count is not None:
-        attributes["messaging.batch.message_count"] = count
     with _get_tracer().start_as_current_span(
         f"send {queue_name}" if queue_name is not None else "send", kind=SpanKind.PRODUCER, attributes=attributes
     ) as span:
@@ -76,8 +74,7 @@ def enqueue_span(queue_name, task_path, count=None):
 
 def batch_of(span, tasks):
     """
-    The enqueue in ``span`` (started before its jobs were known: a workflow's)
-    writes a job for each of ``tasks``: their count, and their queue and task
+    The enqueue in ``span`` (a batch's) writes a job for each of ``tasks``: their count, and their queue and task
     when they share one.
     """
     if span is None or not span.is_recording():

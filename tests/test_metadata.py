@@ -189,10 +189,10 @@ def test_progress_is_described_only_for_numbers_and_a_positive_total(metadata, d
 # -- a real worker -----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_a_running_jobs_metadata_is_readable_while_it_runs(workers, tmp_path):
+def read_while_running(task, workers, tmp_path):
+    """Run ``task`` (it saves its progress, then waits for a file) in a worker; its metadata is read meanwhile."""
     go = tmp_path / "go"
-    result = atomic_jobs.counts.enqueue(5, until=str(go))
+    result = task.enqueue(5, until=str(go))
     workers.start()
 
     def saved():
@@ -203,6 +203,11 @@ def test_a_running_jobs_metadata_is_readable_while_it_runs(workers, tmp_path):
     assert result.status == TaskResultStatus.RUNNING
     go.touch()
     wait_until(lambda: Job.objects.get(pk=result.id).state == "succeeded", timeout=60, message="the job to end")
+
+
+@pytest.mark.slow
+def test_a_running_jobs_metadata_is_readable_while_it_runs(workers, tmp_path):
+    read_while_running(atomic_jobs.counts, workers, tmp_path)
 
 
 @pytest.mark.slow
@@ -210,18 +215,7 @@ def test_a_running_jobs_metadata_is_readable_while_it_runs(workers, tmp_path):
     connection.vendor == "sqlite", reason="on SQLite an atomic job's metadata is saved in its transaction"
 )
 def test_an_atomic_jobs_metadata_is_readable_while_it_runs_on_postgresql(workers, tmp_path):
-    go = tmp_path / "go"
-    result = atomic_jobs.atomic_counts.enqueue(5, until=str(go))
-    workers.start()
-
-    def saved():
-        result.refresh()
-        return result.metadata == {"progress": 5, "total": 5}
-
-    wait_until(saved, timeout=60, message="the job's metadata")
-    assert result.status == TaskResultStatus.RUNNING
-    go.touch()
-    wait_until(lambda: Job.objects.get(pk=result.id).state == "succeeded", timeout=60, message="the job to end")
+    read_while_running(atomic_jobs.atomic_counts, workers, tmp_path)
 
 
 @pytest.mark.slow

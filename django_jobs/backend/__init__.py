@@ -140,14 +140,8 @@ class DatabaseBackend(BaseTaskBackend):
                 raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
             self.validate_task(task)
             check_registered(task)
-        queues = {task.queue_name for task, _args, _kwargs in calls}
-        paths = {task.module_path for task, _args, _kwargs in calls}
-        with (
-            tracing.enqueue_span(
-                queues.pop() if len(queues) == 1 else None, paths.pop() if len(paths) == 1 else None, count=len(calls)
-            ),
-            transaction.atomic(using=self.database),
-        ):
+        with tracing.enqueue_span(None, None) as span, transaction.atomic(using=self.database):
+            tracing.batch_of(span, [task for task, _args, _kwargs in calls])
             func_ids: dict[str, int] = {}  # one FuncMap look-up per function, not per job
             built = [
                 build_job(self, task, args, kwargs, func_ids=func_ids, task_checked=True)
