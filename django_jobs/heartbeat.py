@@ -22,28 +22,38 @@ class Heartbeat:
         self.options = worker.options
         self.using = worker.using
         self.thread = threading.Thread(target=self._loop, name="django_jobs-heartbeat", daemon=True)
-        self.next_renewal = 0.0
+        self.interval = min(self.options.WORKER_HEARTBEAT, self.options.LEASE_SECONDS / 3)
+        self.next_beat = 0.0
+        self.next_renewal = time.monotonic() + self.options.LEASE_SECONDS / 3
 
     def start(self):
         self.thread.start()
 
     def _loop(self):
-        worker, options = self.worker, self.options
-        interval = min(options.WORKER_HEARTBEAT, options.LEASE_SECONDS / 3)
-        self.next_renewal = time.monotonic() + options.LEASE_SECONDS / 3
         try:
-            while not worker.stopped.wait(interval):
-                try:
-                    self.beat()
-                    if time.monotonic() >= self.next_renewal:
-                        self.next_renewal = time.monotonic() + options.LEASE_SECONDS / 3
-                        self.renew()
-                except Exception as e:
-                    logger.warning("Heartbeat failed (%s); will retry.", e)
-                    connections[self.using].close()
+            while not self.worker.stopped.wait(self.interval):
+                self.beat_and_renew()
         finally:
             # This thread's own connection: left open, a worker run inside a longer-lived process
             # (tests, enqueue_and_run's callers, an embedded worker) would keep a session per run.
+            connections[self.using].close()
+
+    def tick(self):
+        """For a worker without this thread (on a single-threaded database), between its jobs: beat when due."""
+        if time.monotonic() >= self.next_beat:
+            self.next_beat = time.monotonic() + self.interval
+            self.beat_and_renew()
+
+    def beat_and_renew(self):
+        """Beat, and renew the leases when due: what the thread does every interval."""
+        now = time.monotonic()
+        try:
+            self.beat()
+            if now >= self.next_renewal:
+                self.next_renewal = now + self.options.LEASE_SECONDS / 3
+                self.renew()
+        except Exception as e:
+            logger.warning("Heartbeat failed (%s); will retry.", e)
             connections[self.using].close()
 
     def beat(self):

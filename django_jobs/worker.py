@@ -21,6 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.crypto import get_random_string
 
@@ -73,7 +74,15 @@ class Worker:
         self.using = using
         self.options = options
         self.queues = sorted(queues) if queues else None
-        self.concurrency = concurrency or options.CONCURRENCY
+        #: Run each job on this thread, one at a time, with no other thread writing meanwhile: on a
+        #: database that fails a second writer instead of letting it wait (SQLite in memory).
+        self.inline = get_ops(using).single_threaded
+        if self.inline and processes:
+            raise ImproperlyConfigured(
+                f"Database {using!r} is an in-memory SQLite database, which child processes cannot open: "
+                "run this worker without processes."
+            )
+        self.concurrency = 1 if self.inline else concurrency or options.CONCURRENCY
         self.burst = burst
         self.grace_period = options.GRACE_PERIOD if grace_period is None else grace_period
         self.worker_id = worker_id or new_worker_id()
@@ -84,8 +93,10 @@ class Worker:
         self.runner = Runner(using=using, options=options)
         #: Records reports; keeps plain successes for the next complete_and_claim (threads only: a
         #: child process records its own).
-        self.reporter = Reporter(using=using, batch=not processes, patience=options.LEASE_SECONDS / 2)
-        self.prefetch = 0 if processes else (8 * self.concurrency if options.PREFETCH is None else options.PREFETCH)
+        self.reporter = Reporter(using=using, batch=not (processes or self.inline), patience=options.LEASE_SECONDS / 2)
+        self.prefetch = (
+            0 if processes or self.inline else (8 * self.concurrency if options.PREFETCH is None else options.PREFETCH)
+        )
         self.recent_duration = None  # moving average of attempt durations (seconds)
         self.stopping = threading.Event()
         #: Set once the worker has finished stopping: its heartbeat ends.
@@ -130,13 +141,18 @@ class Worker:
             self.concurrency,
             " burst" if self.burst else "",
         )
+        if self.inline:
+            logger.info("Database %r is in memory (SQLite): jobs run one at a time on this thread.", self.using)
         logcapture.install()
         logcapture.capture_print()
         self.register(wait=True)
         listener = get_ops(self.using).listener(self.stopping, worker_pk=self.registry_pk)
-        Heartbeat(self).start()
-        flusher = None if self.processes else LogFlusher(self.runner, using=self.using).start()  # children flush
-        self._start_threads(self.concurrency)
+        heartbeat = Heartbeat(self)
+        flusher = None
+        if not self.inline:
+            heartbeat.start()
+            flusher = None if self.processes else LogFlusher(self.runner, using=self.using).start()  # children flush
+            self._start_threads(self.concurrency)
         try:
             while not self.stopping.is_set():
                 self.scheduler.tick()
@@ -144,6 +160,9 @@ class Worker:
                 self._check_overruns()
                 free = self.concurrency + self._prefetch() - self.slots.busy
                 claimed = self._report_and_claim(max(free, 0))
+                if self.inline:
+                    self._run_claimed_here()
+                    heartbeat.tick()
                 idle = not claimed and not self.slots.busy and not self.reporter.has_pending()
                 if self.burst and idle and self.rate_wake is None:  # rate-limited jobs waiting are due work too
                     break
@@ -267,6 +286,15 @@ class Worker:
             thread = threading.Thread(target=self._job_thread, name=f"django_jobs-{len(self.threads)}", daemon=True)
             thread.start()
             self.threads.append(thread)
+
+    def _run_claimed_here(self):
+        """The inline worker's job thread: run what was just claimed, on this thread."""
+        while True:
+            try:
+                claimed = self.work.get_nowait()
+            except queue_module.Empty:
+                return
+            self._run_one(claimed)
 
     def _job_thread(self):
         """Runs claimed jobs one after another on this thread's own database connection (and child)."""

@@ -308,6 +308,16 @@ class DatabaseOps:
     def _duration(self, value):
         return value
 
+    # -- threads ---------------------------------------------------------------
+    @property
+    def single_threaded(self):
+        """
+        True when a second connection writing while one writes fails at once instead of waiting
+        (SQLite's in-memory database, Django's default test database): a worker then runs its
+        jobs one at a time on its own thread.
+        """
+        return False
+
     # -- waking and waiting --------------------------------------------------
     def listener(self, stop_event, worker_pk=None):
         """

@@ -291,6 +291,15 @@ class SQLiteOps(DatabaseOps):
 
         return timedelta(microseconds=value) if value is not None else None
 
+    @property
+    def single_threaded(self):
+        """
+        An in-memory database (Django's default test database for SQLite) shares one cache among the
+        process's connections, and SQLite fails a second writer at once ("database table is
+        locked"), without the busy timeout a database file has.
+        """
+        return self.connection.is_in_memory_db()  # type: ignore[attr-defined]  # SQLite's DatabaseWrapper
+
     def leadership(self, worker_id):
         return FileLockLeadership(self.connection.settings_dict["NAME"])
 

@@ -1,3 +1,4 @@
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import limits
@@ -107,17 +108,20 @@ class Command(BaseCommand):
         log_to_stderr_unless_configured()
         if metrics_port is not None:
             self.serve_metrics(metrics_port, metrics_addr)
-        worker = Worker(
-            using=instance.database,
-            options=instance.job_options,
-            queues=queues,
-            concurrency=concurrency,
-            burst=burst,
-            grace_period=grace_period,
-            worker_id=worker_id,
-            processes=processes,
-            backend=backend,
-        )
+        try:
+            worker = Worker(
+                using=instance.database,
+                options=instance.job_options,
+                queues=queues,
+                concurrency=concurrency,
+                burst=burst,
+                grace_period=grace_period,
+                worker_id=worker_id,
+                processes=processes,
+                backend=backend,
+            )
+        except ImproperlyConfigured as e:
+            raise CommandError(str(e)) from None
         worker.install_signal_handlers()
         exit_code = worker.run()
         if exit_code:
