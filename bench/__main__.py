@@ -39,6 +39,7 @@ LABELS = {
 }
 SHALLOW = 10_000  # W4's reference depth
 WORKLOADS = ["w1", "w1b", "w2", "w2r", "fair", "w3", "w4", "w5a", "w5b", "sqlite", "pgbench"]
+# "--only pressure" (alone) runs bench/pressure.py's scenarios instead, with options of their own.
 
 # Polling interval per system. django_jobs and procrastinate wake on LISTEN/NOTIFY (their poll
 # is only a fallback); django-tasks-db and django-q2 poll, at 0.1 s here (defaults 1 s and 0.2 s).
@@ -114,8 +115,8 @@ class Runner:
             env["BENCH_SQLITE"] = sqlite
         return env
 
-    def driver(self, system, workload, env, timeout=900, wrap=(), **opts):
-        cmd = [*wrap, sys.executable, "-m", "bench.driver", system, workload, "--logdir", self.outdir]
+    def driver(self, system, workload, env, timeout=900, wrap=(), module="bench.driver", **opts):
+        cmd = [*wrap, sys.executable, "-m", module, system, workload, "--logdir", self.outdir]
         opts.setdefault("poll", POLL.get(system, 1.0))
         for k, v in opts.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
@@ -252,6 +253,13 @@ def render_dirs(dirs):
 
 
 def main():
+    only = argparse.ArgumentParser(add_help=False)
+    only.add_argument("--only", default="")
+    known, rest = only.parse_known_args()
+    if known.only == "pressure":  # its own options and table: bench/pressure.py
+        from . import pressure
+
+        return pressure.main(rest)
     args = parse()
     if args.render:
         print(render_dirs(args.render))

@@ -46,8 +46,8 @@ class Adapter:
         """Enqueue ``n`` no-op jobs with the system's public bulk API; None if it has none."""
         return None
 
-    def fill(self, kind, n):
-        """``n`` waiting jobs of ``kind`` (argument i = 0..n-1), as fast as the system's API allows."""
+    def fill(self, kind, n, first=0):
+        """``n`` waiting jobs of ``kind`` (argument i = first..first+n-1), as fast as the system's API allows."""
         raise NotImplementedError
 
     def fill_sql(self, n):
@@ -128,7 +128,7 @@ class Ours(Adapter):
         django_jobs.enqueue_many([(jobs.noop,)] * n)
         return n
 
-    def fill(self, kind, n):
+    def fill(self, kind, n, first=0):
         import django_jobs
 
         from . import jobs
@@ -136,8 +136,8 @@ class Ours(Adapter):
         if kind in FLOW_KINDS:
             return self.fill_flow(kind, n)
         task = getattr(jobs, kind)
-        for start in range(0, n, 5000):
-            calls = [(task, () if kind == "noop" else (i,)) for i in range(start, min(n, start + 5000))]
+        for start in range(first, first + n, 5000):
+            calls = [(task, () if kind == "noop" else (i,)) for i in range(start, min(first + n, start + 5000))]
             django_jobs.enqueue_many(calls)
 
     def fill_flow(self, kind, n):
@@ -209,10 +209,10 @@ class DjangoTasksDB(Adapter):
         task = getattr(jobs, kind)
         return task.enqueue() if kind == "noop" else task.enqueue(i)
 
-    def fill(self, kind, n):
+    def fill(self, kind, n, first=0):
         from django_tasks_db.models import DBTaskResult, get_date_max
 
-        for start in range(0, n, 5000):
+        for start in range(first, first + n, 5000):
             DBTaskResult.objects.bulk_create(
                 [
                     DBTaskResult(
@@ -224,7 +224,7 @@ class DjangoTasksDB(Adapter):
                         run_after=get_date_max(),
                         backend_name="default",
                     )
-                    for i in range(start, min(n, start + 5000))
+                    for i in range(start, min(first + n, start + 5000))
                 ]
             )
 
@@ -295,10 +295,10 @@ class Procrastinate(Adapter):
         self._task("noop").batch_defer(*([{}] * n))
         return n
 
-    def fill(self, kind, n):
+    def fill(self, kind, n, first=0):
         task = self._task(kind)
-        for start in range(0, n, 5000):
-            stop = min(n, start + 5000)
+        for start in range(first, first + n, 5000):
+            stop = min(first + n, start + 5000)
             task.batch_defer(*([{}] * (stop - start) if kind == "noop" else [{"i": i} for i in range(start, stop)]))
 
     def worker_cmds(self):
@@ -364,17 +364,17 @@ class DjangoQ2(Adapter):
             }
             yield SignedPackage.dumps(task)
 
-    def fill(self, kind, n):
+    def fill(self, kind, n, first=0):
         from django.utils import timezone
         from django_q.conf import Conf
         from django_q.models import OrmQ
 
-        for start in range(0, n, 5000):
+        for start in range(first, first + n, 5000):
             now = timezone.now()
             OrmQ.objects.bulk_create(
                 [
                     OrmQ(key=Conf.CLUSTER_NAME, payload=p, lock=now)
-                    for p in self._packages(kind, start, min(n, start + 5000))
+                    for p in self._packages(kind, start, min(first + n, start + 5000))
                 ]
             )
 
