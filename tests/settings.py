@@ -82,6 +82,7 @@ TASKS = {
             "POLL_INTERVAL": 0.1,
             "SCHEDULER_INTERVAL": 0.2,
             "LEASE_SECONDS": float(os.environ.get("DJANGO_JOBS_LEASE_SECONDS", "30")),
+            "MAX_LOST_ATTEMPTS": int(os.environ.get("DJANGO_JOBS_MAX_LOST_ATTEMPTS", "3")),
             "BACKOFF": "tests.testapp.jobs.quick_backoff",
             "GRACE_PERIOD": 5,
             "KILL_GRACE": 1.0,
