@@ -139,10 +139,13 @@ class Databases:
             self._check_tables(alias)
             result = action(alias)
         except (OperationalError, InterfaceError) as error:
-            if connection.in_atomic_block or self._answers(alias):
-                raise  # the caller's transaction, or an error of the statement, not of the database
-            self._failed(alias, error)
-            raise _Unreachable() from error
+            if connection.in_atomic_block:
+                raise  # the caller's transaction is lost with it: not ours to try again
+            if not self._answers(alias):
+                self._failed(alias, error)
+                raise _Unreachable() from error
+            # It answers again: the connection had been dropped (a restart, an idle timeout). Once more.
+            result = action(alias)
         self._succeeded(alias)
         return result
 
