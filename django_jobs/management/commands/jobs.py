@@ -55,6 +55,9 @@ from ..jobs_cli import (
 
 __all__ = ["EXIT_CODES", "Command"]
 
+#: Subcommands run in each database of a backend with several (OPTIONS['DATABASES']) unless --database picks one.
+EACH_DATABASE = {"stats", "list", "pause", "resume", "prune", "clear"}
+
 
 class Command(BaseCommand):
     help = (
@@ -72,12 +75,18 @@ class Command(BaseCommand):
 
     # -- dispatch ------------------------------------------------------------------------------
 
-    def handle(self, *args, action, backend, **options):
+    def handle(self, *args, action, backend, database, **options):
         self.backend = self.database_backend(backend)
-        self.using = self.backend.database
+        aliases = self.backend.databases
+        if database is not None and database not in aliases:
+            raise fail(f"--database {database!r} is not a database of backend {backend!r} ({aliases}).", NOT_FOUND)
+        self.using = database or self.backend.database
         handler = getattr(self, "do_" + action.replace("-", "_"))
         try:
-            handler(**options)
+            if database is None and action in EACH_DATABASE and len(aliases) > 1:
+                self.in_each_database(handler, aliases, options)
+            else:
+                handler(**options)
         except CommandError:
             raise
         except (JobNotFound, QueueNotFound, InvalidJobType, InvalidTransition, InvalidJobArguments, InvalidTask) as e:
@@ -99,6 +108,30 @@ class Command(BaseCommand):
             )
         return instance
 
+    collected: dict | None = None  # JSON of each database, printed as one object
+
+    def in_each_database(self, handler, aliases, options):
+        """Run ``handler`` in each database: under a heading each, or as one JSON object keyed by database."""
+        self.collected = {} if options.get("json") else None
+        for alias in aliases:
+            self.using = alias
+            if self.collected is None:
+                self.out(f"== database {alias} ==")
+            handler(**options)
+        if self.collected is not None:
+            value, self.collected = self.collected, None
+            self.print_json(value)
+
+    def locate(self, job_id):
+        """``(database, job id)`` of a job id: ``"alias:id"`` names its database, a plain id is in --database's."""
+        if len(self.backend.databases) > 1 and ":" in str(job_id):
+            return self.backend.locate(job_id)
+        return self.using, job_id
+
+    def shown_id(self, job_id):
+        """A job id as this backend's results name it: ``"alias:id"`` with several databases."""
+        return f"{self.using}:{job_id}" if len(self.backend.databases) > 1 else job_id
+
     def check_queue(self, name):
         if self.backend.queues and name not in self.backend.queues:
             raise fail(
@@ -110,6 +143,9 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
     def print_json(self, value):
+        if self.collected is not None:
+            self.collected[self.using] = value
+            return
         self.stdout.write(json.dumps(value, indent=2, default=str))
 
     # -- subcommands ---------------------------------------------------------------------------
@@ -172,7 +208,7 @@ class Command(BaseCommand):
                 ["ID", "STATE", "QUEUE", "FUNCTION", "PRIORITY", "ATTEMPTS", "ENQUEUED", "RUN AFTER", "FINISHED"],
                 [
                     [
-                        job.pk,
+                        self.shown_id(job.pk),
                         job.state,
                         job.queue_name,
                         job.func.path,
@@ -189,6 +225,7 @@ class Command(BaseCommand):
         )
 
     def do_show(self, *, job_id, attempt, json, **_):
+        self.using, job_id = self.locate(job_id)
         job = queue.get_job(job_id, using=self.using)
         runs = list(JobRun.objects.using(self.using).filter(job_id=job.pk).order_by("attempt"))
         lines = queue.logs(job.pk, attempt=attempt, using=self.using)
@@ -281,7 +318,8 @@ class Command(BaseCommand):
         first_error, failed = None, 0
         for job_id in job_ids:
             try:
-                job = change(job_id, using=self.using)
+                using, pk = self.locate(job_id)
+                job = change(pk, using=using)
             except (JobNotFound, InvalidTransition) as e:
                 if len(job_ids) == 1:
                     raise
@@ -339,7 +377,8 @@ class Command(BaseCommand):
         result = django_jobs.enqueue(path, args=call_args, kwargs=call_kwargs, backend=self.backend.alias, **options)
         created = getattr(result, "created", True)
         if json:
-            return self.print_json({"id": int(result.id), "created": created, "state": _state(result, self.using)})
+            job_id = int(result.id) if result.id.isdigit() else result.id
+            return self.print_json({"id": job_id, "created": created, "state": _state(result, *self.locate(result.id))})
         self.out(str(result.id))
         if not created:
             self.stderr.write(f"A live job with uniqkey {uniqkey!r} already existed: its id is printed.")
@@ -371,5 +410,5 @@ class Command(BaseCommand):
         self.out(f"Deleted {deleted} waiting job(s) from queue {queue_name}.")
 
 
-def _state(result, using):
-    return queue.get_job(result.id, using=using).state
+def _state(result, using, job_id):
+    return queue.get_job(job_id, using=using).state
