@@ -5,6 +5,7 @@ tests/settings.py spreads them over ``default`` and ``jobs2``. On SQLite and Pos
 
 import logging
 import re
+import signal
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from django_jobs.exceptions import DatabaseUnavailable, InvalidJobArguments, Job
 from django_jobs.models import Job
 from django_jobs.states import JobState
 from django_jobs.worker_set import WorkerSet
+from tests.conftest import wait_until
 from tests.testapp import jobs, several
 
 BOTH = ["default", "jobs2"]
@@ -179,6 +181,35 @@ def test_runworker_drains_both_databases(spread, workers):
     done = workers.burst("--backend", "several", env=env)
     assert done.returncode == 0, done.stderr
     assert {spread.get_result(r.id).status.name for r in results} == {"SUCCESSFUL"}
+
+
+@pytest.mark.django_db(databases=BOTH, transaction=True)
+def test_runworker_with_processes_drains_both_databases(spread, workers):
+    results = [several.where.enqueue() for _ in range(4)]
+    env = {"DJANGO_JOBS_DB2_NAME": str(connections["jobs2"].settings_dict["NAME"])}
+    done = workers.burst("--backend", "several", "--processes", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [spread.get_result(r.id).return_value for r in results] == [r.id for r in results]
+
+
+@pytest.mark.django_db(databases=BOTH, transaction=True)
+def test_sigterm_stops_the_workers_of_every_database(spread, workers):
+    env = {"DJANGO_JOBS_DB2_NAME": str(connections["jobs2"].settings_dict["NAME"])}
+    proc = workers.start("--backend", "several", env=env)
+    wait_until(lambda: workers.output(proc).count("took scheduler leadership") == 2, message="both workers up")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+
+@pytest.mark.django_db(databases=BOTH, transaction=True)
+def test_a_replacement_goes_to_the_database_of_the_job_it_replaces(spread):
+    several.add.enqueue(0, 0)  # the next job goes to jobs2
+    replaced = several.replaced.enqueue()
+    drain_both(spread)
+    assert (
+        jobs_in(replaced.id.split(":")[0]).filter(func__path="tests.testapp.several.where", state="succeeded").count()
+        == 1
+    )
 
 
 # -- a database that cannot be reached ----------------------------------------------------------------

@@ -16,3 +16,9 @@ def where(context, seconds=0.0):
     """Its result id, read from inside the attempt (says which database it ran from)."""
     time.sleep(seconds)
     return context.task_result.id
+
+
+@django_jobs.job(backend="several", takes_context=True)
+def replaced(context):
+    """Replaces itself with ``where``: the replacement goes to this job's database."""
+    context.replace_with((where, (), {}))
