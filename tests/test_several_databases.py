@@ -3,6 +3,7 @@ A backend whose jobs live in several databases (OPTIONS['DATABASES']): the ``sev
 tests/settings.py spreads them over ``default`` and ``jobs2``. On SQLite and PostgreSQL.
 """
 
+import copy
 import logging
 import re
 import signal
@@ -19,6 +20,7 @@ from django_jobs.compat import task_backends
 from django_jobs.conf import Options
 from django_jobs.exceptions import DatabaseUnavailable, InvalidJobArguments, JobNotFound
 from django_jobs.models import Job
+from django_jobs.recurring import Recurring
 from django_jobs.states import JobState
 from django_jobs.worker_set import WorkerSet
 from tests.conftest import wait_until
@@ -181,6 +183,14 @@ def test_runworker_drains_both_databases(spread, workers):
     done = workers.burst("--backend", "several", env=env)
     assert done.returncode == 0, done.stderr
     assert {spread.get_result(r.id).status.name for r in results} == {"SUCCESSFUL"}
+
+
+@pytest.mark.parametrize(("alias", "entries"), [("default", ["hourly"]), ("jobs2", [])])
+def test_recurring_jobs_are_enqueued_from_the_first_database_only(settings, alias, entries):
+    tasks = copy.deepcopy(settings.TASKS)
+    tasks["several"]["OPTIONS"]["RECURRING"] = {"hourly": {"task": "tests.testapp.several.where", "cron": "0 * * * *"}}
+    settings.TASKS = tasks
+    assert [entry.name for entry in Recurring(alias).load()] == entries
 
 
 @pytest.mark.django_db(databases=BOTH, transaction=True)
