@@ -18,7 +18,7 @@ from django_jobs import call, chain
 from django_jobs.backend import databases as placing
 from django_jobs.compat import task_backends
 from django_jobs.conf import Options
-from django_jobs.exceptions import DatabaseUnavailable, InvalidJobArguments, JobNotFound
+from django_jobs.exceptions import DatabaseUnavailable, InvalidJobArguments, InvalidJobType, JobNotFound
 from django_jobs.models import Job
 from django_jobs.recurring import Recurring
 from django_jobs.states import JobState
@@ -284,3 +284,8 @@ def test_nothing_is_lost_while_a_database_is_unreachable(spread, jobs2_unreachab
     jobs2_unreachable()
     drain_both(spread)
     assert [spread.get_result(r.id).status.name for r in results] == ["SUCCESSFUL"] * 5
+
+
+def test_an_atomic_job_is_refused_on_a_backend_with_several_databases():
+    with pytest.raises(InvalidJobType, match="spreads its jobs over databases"):
+        django_jobs.job(several.add.func, backend="several", atomic=True)

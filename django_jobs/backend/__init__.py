@@ -123,10 +123,16 @@ class DatabaseBackend(BaseTaskBackend):
             raise InvalidJobType(f"atomic must be True or False, not {task.atomic!r}.")
         if not task.atomic:
             return
-        if self.databases != [DEFAULT_DB_ALIAS]:
+        if len(self.databases) > 1:
             raise InvalidJobType(
-                f"{task.module_path} is atomic, but backend {self.alias!r} keeps its jobs in database(s) "
-                f"{self.databases}, not only {DEFAULT_DB_ALIAS!r}: its writes to the default database could not roll "
+                f"{task.module_path} is atomic, but backend {self.alias!r} spreads its jobs over databases "
+                f"{self.databases}: its writes to the default database could not roll back with its attempt in "
+                "another one. Drop atomic=True, or use a backend whose jobs live in the default database only."
+            )
+        if self.database != DEFAULT_DB_ALIAS:
+            raise InvalidJobType(
+                f"{task.module_path} is atomic, but backend {self.alias!r} keeps its jobs in database "
+                f"{self.database!r}, not {DEFAULT_DB_ALIAS!r}: its writes to the default database could not roll "
                 "back with its attempt. Keep the jobs in the default database, or drop atomic=True."
             )
         if task.coalesce is not None:

@@ -193,4 +193,6 @@ def enqueue_workflow(flow, *, backend="default"):
         using, enqueued, workflow_id = instance._write([job for _task, job in built], insert)
     tasks: dict = {}
     results = [instance._announce(task, e, tasks, using=using) for (task, _job), e in zip(built, enqueued, strict=True)]
-    return Workflow(id=result_id(results[0].task, workflow_id, using), results=results, backend=backend)
+    if instance.placement.several:
+        workflow_id = result_id(results[0].task, workflow_id, using)  # "database:id", as its results' ids
+    return Workflow(id=workflow_id, results=results, backend=backend)
