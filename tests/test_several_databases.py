@@ -289,3 +289,9 @@ def test_nothing_is_lost_while_a_database_is_unreachable(spread, jobs2_unreachab
 def test_an_atomic_job_is_refused_on_a_backend_with_several_databases():
     with pytest.raises(InvalidJobType, match="spreads its jobs over databases"):
         django_jobs.job(several.add.func, backend="several", atomic=True)
+
+
+def test_a_bare_job_id_in_depends_on_is_refused(spread):
+    first = several.add.enqueue(1, 1)
+    with pytest.raises(InvalidJobArguments, match="a job id alone does not say which database holds it"):
+        several.add.using(depends_on=[int(first.id.split(":")[1])]).enqueue(2, 2)

@@ -44,7 +44,12 @@ def job_ids(depends_on, databases=None):
     ids, aliases = [], set()
     for item in depends_on:
         value = item.id if isinstance(item, TaskResult) else item
-        if databases is not None and databases.several and isinstance(value, str) and ":" in value:
+        if databases is not None and databases.several:
+            if not isinstance(value, str) or ":" not in value:
+                raise InvalidJobArguments(
+                    f"depends_on takes results and 'database:id' ids on a backend with several databases, not "
+                    f"{item!r}: a job id alone does not say which database holds it."
+                )
             alias, value = databases.locate(value)
             aliases.add(alias)
         if isinstance(value, str) and value.isascii() and value.isdigit():
