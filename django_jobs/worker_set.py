@@ -18,6 +18,8 @@ import logging
 import signal
 import threading
 
+from django.db import connections
+
 from .worker import Worker, new_worker_id
 
 logger = logging.getLogger("django_jobs.worker")
@@ -73,3 +75,5 @@ class WorkerSet:
             logger.exception("The worker of database %r crashed; stopping the others.", worker.using)
             codes[worker.using] = 1
             self.stop()
+        finally:
+            connections.close_all()  # this thread's: it ends here (a worker's sign-off reconnects after its shutdown)
