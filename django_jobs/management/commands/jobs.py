@@ -52,14 +52,12 @@ from ..jobs_cli import (
     table,
     when,
 )
+from ..jobs_databases import EACH_DATABASE, SeveralDatabases
 
 __all__ = ["EXIT_CODES", "Command"]
 
-#: Subcommands run in each database of a backend with several (OPTIONS['DATABASES']) unless --database picks one.
-EACH_DATABASE = {"stats", "list", "pause", "resume", "prune", "clear"}
 
-
-class Command(BaseCommand):
+class Command(SeveralDatabases, BaseCommand):
     help = (
         "Look at and steer django_jobs' queue: statistics, listing and showing jobs, pausing and\n"
         "resuming queues, cancelling, retrying, enqueuing and pruning jobs."
@@ -107,30 +105,6 @@ class Command(BaseCommand):
                 f"Task backend {alias!r} is {type(instance).__name__}, not django_jobs' DatabaseBackend.", NOT_FOUND
             )
         return instance
-
-    collected: dict | None = None  # JSON of each database, printed as one object
-
-    def in_each_database(self, handler, aliases, options):
-        """Run ``handler`` in each database: under a heading each, or as one JSON object keyed by database."""
-        self.collected = {} if options.get("json") else None
-        for alias in aliases:
-            self.using = alias
-            if self.collected is None:
-                self.out(f"== database {alias} ==")
-            handler(**options)
-        if self.collected is not None:
-            value, self.collected = self.collected, None
-            self.print_json(value)
-
-    def locate(self, job_id):
-        """``(database, job id)`` of a job id: ``"alias:id"`` names its database, a plain id is in --database's."""
-        if len(self.backend.databases) > 1 and ":" in str(job_id):
-            return self.backend.locate(job_id)
-        return self.using, job_id
-
-    def shown_id(self, job_id):
-        """A job id as this backend's results name it: ``"alias:id"`` with several databases."""
-        return f"{self.using}:{job_id}" if len(self.backend.databases) > 1 else job_id
 
     def check_queue(self, name):
         if self.backend.queues and name not in self.backend.queues:
