@@ -11,7 +11,7 @@ import time
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import connections, transaction
 
 import django_jobs
 from django_jobs import call, chain
@@ -295,3 +295,10 @@ def test_a_bare_job_id_in_depends_on_is_refused(spread):
     first = several.add.enqueue(1, 1)
     with pytest.raises(InvalidJobArguments, match="a job id alone does not say which database holds it"):
         several.add.using(depends_on=[int(first.id.split(":")[1])]).enqueue(2, 2)
+
+
+@pytest.mark.django_db(databases=BOTH, transaction=True)
+def test_a_job_enqueued_in_a_transaction_goes_to_its_database_and_commits_with_it(spread):
+    with transaction.atomic(using="jobs2"):
+        results = [several.add.enqueue(i, 1) for i in range(2)]
+    assert {r.id.split(":")[0] for r in results} == {"jobs2"}

@@ -106,9 +106,9 @@ class Databases:
                 return self._try(action, home)
             except _Unreachable as e:
                 raise DatabaseUnavailable(
-                    f"Database {home!r} of backend {self.backend_alias!r} cannot be reached ({e.__cause__}): this "
-                    "job's key places it there, and it cannot go elsewhere without breaking the key's uniqueness "
-                    "or limit. Try again later."
+                    f"Database {home!r} of backend {self.backend_alias!r} cannot be reached ({e.__cause__}): its "
+                    "key or its dependencies place it there, and it cannot go elsewhere without breaking the key's "
+                    "uniqueness or limit, or the dependencies. Try again later."
                 ) from e.__cause__
         errors = []
         for alias in self._order():
