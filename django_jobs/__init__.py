@@ -66,18 +66,20 @@ def group(*steps):
     return group(*steps)
 
 
-def cancel_workflow(workflow_id: int, *, backend: str = "default") -> int:
+def cancel_workflow(workflow_id: int | str, *, backend: str = "default") -> int:
     """Cancel every unfinished job of a workflow in one transaction (see ``cancel``). Returns how many."""
     from . import queue
 
-    return queue.cancel_workflow(workflow_id, using=_backend(backend).database)
+    using, workflow_id = _backend(backend).locate(workflow_id)
+    return queue.cancel_workflow(workflow_id, using=using)
 
 
-def workflow_progress(workflow_id: int, *, backend: str = "default") -> tuple[int, int]:
+def workflow_progress(workflow_id: int | str, *, backend: str = "default") -> tuple[int, int]:
     """``(finished, total)`` jobs of a workflow."""
     from . import queue
 
-    return queue.workflow_progress(workflow_id, using=_backend(backend).database)
+    using, workflow_id = _backend(backend).locate(workflow_id)
+    return queue.workflow_progress(workflow_id, using=using)
 
 
 def _backend(backend: str) -> DatabaseBackend:
@@ -177,7 +179,8 @@ def failures(job_id: int | str, *, backend: str = "default") -> list[JobRun]:
     """The job's failed, lost and cancelled attempts (JobRuns), oldest first: its failure log. Raises JobNotFound."""
     from . import queue
 
-    return queue.failures(job_id, using=_backend(backend).database)
+    using, job_id = _backend(backend).locate(job_id)
+    return queue.failures(job_id, using=using)
 
 
 def logs(job_id: int | str, attempt: int | None = None, *, backend: str = "default") -> list[JobLog]:
@@ -187,7 +190,8 @@ def logs(job_id: int | str, attempt: int | None = None, *, backend: str = "defau
     """
     from . import queue
 
-    return queue.logs(job_id, attempt=attempt, using=_backend(backend).database)
+    using, job_id = _backend(backend).locate(job_id)
+    return queue.logs(job_id, attempt=attempt, using=using)
 
 
 def cancel(job_id: int | str, *, backend: str = "default") -> Job:
@@ -198,7 +202,8 @@ def cancel(job_id: int | str, *, backend: str = "default") -> Job:
     """
     from . import queue
 
-    return queue.cancel(job_id, using=_backend(backend).database)
+    using, job_id = _backend(backend).locate(job_id)
+    return queue.cancel(job_id, using=using)
 
 
 def retry(job_id: int | str, *, backend: str = "default") -> Job:
@@ -209,7 +214,8 @@ def retry(job_id: int | str, *, backend: str = "default") -> Job:
     """
     from . import queue
 
-    return queue.retry(job_id, using=_backend(backend).database)
+    using, job_id = _backend(backend).locate(job_id)
+    return queue.retry(job_id, using=using)
 
 
 def run_now(job_id: int | str, *, backend: str = "default") -> Job:
@@ -219,7 +225,8 @@ def run_now(job_id: int | str, *, backend: str = "default") -> Job:
     """
     from . import queue
 
-    return queue.run_now(job_id, using=_backend(backend).database)
+    using, job_id = _backend(backend).locate(job_id)
+    return queue.run_now(job_id, using=using)
 
 
 def pause(queue_name: str, *, backend: str = "default") -> None:
@@ -234,11 +241,13 @@ def pause(queue_name: str, *, backend: str = "default") -> None:
         from .exceptions import QueueNotFound
 
         raise QueueNotFound(f"Queue {queue_name!r} is not in TASKS[{backend!r}]['QUEUES'] ({sorted(instance.queues)}).")
-    queue.pause(queue_name, using=instance.database)
+    for using in instance.databases:
+        queue.pause(queue_name, using=using)
 
 
 def resume(queue_name: str, *, backend: str = "default") -> None:
     """Let workers claim from a paused queue again."""
     from . import queue
 
-    queue.resume(queue_name, using=_backend(backend).database)
+    for using in _backend(backend).databases:
+        queue.resume(queue_name, using=using)

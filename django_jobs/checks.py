@@ -74,7 +74,7 @@ def check_sqlite_options(app_configs=None, **kwargs):
     from .recurring import database_backends
 
     warnings = []
-    for alias in sorted({backend.database for backend in database_backends().values()}):
+    for alias in sorted({alias for backend in database_backends().values() for alias in backend.databases}):
         if connections[alias].vendor != "sqlite":
             continue
         options = connections.databases[alias].get("OPTIONS", {})

@@ -75,8 +75,11 @@ def worn_out(ran, options):
     return False
 
 
-def child_main(conn, backend_alias):
-    """The child: set Django up, then run the attempts the parent sends until the pipe closes."""
+def child_main(conn, backend_alias, using=None):
+    """
+    The child: set Django up, then run the attempts the parent sends until the pipe closes.
+    ``using``: the database its worker claims from (default: the backend's).
+    """
     import queue as queue_module
 
     import django
@@ -97,9 +100,10 @@ def child_main(conn, backend_alias):
     logcapture.capture_print()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     backend = cast("DatabaseBackend", task_backends[backend_alias])  # the worker's, so ours
-    runner = Runner(using=backend.database, options=backend.job_options)
-    reporter = Reporter(using=backend.database, patience=backend.job_options.LEASE_SECONDS / 2)
-    LogFlusher(runner, using=backend.database).start()  # a daemon thread: it ends with the child
+    using = using or backend.database
+    runner = Runner(using=using, options=backend.job_options)
+    reporter = Reporter(using=using, patience=backend.job_options.LEASE_SECONDS / 2)
+    LogFlusher(runner, using=using).start()  # a daemon thread: it ends with the child
     if limit_mb := backend.job_options.CHILD_MEMORY_LIMIT_MB:
         import resource
 

@@ -32,10 +32,39 @@ def _count(value: object, what: str, low: int, high: int) -> int:
     return value
 
 
+def check_databases(opts: "Options", name: Callable[[str], str]) -> None:
+    """
+    DATABASE and DATABASES, checked against settings.DATABASES: ImproperlyConfigured
+    for both given, or a DATABASES that is not a non-empty list of distinct known aliases.
+    """
+    from django.db import connections
+
+    known = set(connections.databases)
+    if opts.DATABASE is not None and opts.DATABASES is not None:
+        raise ImproperlyConfigured(f"{name('DATABASE')} and {name('DATABASES')} exclude each other: give one.")
+    if opts.DATABASES is None:
+        return
+    aliases = opts.DATABASES
+    if not isinstance(aliases, (list, tuple)) or not aliases or not all(isinstance(a, str) for a in aliases):
+        raise ImproperlyConfigured(
+            f"{name('DATABASES')} must be a non-empty list of database aliases, not {aliases!r}."
+        )
+    unknown = [alias for alias in aliases if alias not in known]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name('DATABASES')} names {unknown}, not aliases of settings.DATABASES ({sorted(known)})."
+        )
+    repeated = sorted({alias for alias in aliases if aliases.count(alias) > 1})
+    if repeated:
+        raise ImproperlyConfigured(f"{name('DATABASES')} names {repeated} more than once.")
+
+
 @dataclass(frozen=True)
 class Options:
     #: Database alias the jobs live in; None asks the database routers.
     DATABASE: str | None = None
+    #: Several database aliases to spread the jobs over (instead of DATABASE): docs/several-databases.md.
+    DATABASES: list[str] | None = None
     #: Attempts a job gets unless its task says otherwise.
     MAX_ATTEMPTS: int = 1
     #: ``backoff(exception, task_result) -> seconds | None``, or its dotted path.
@@ -109,6 +138,7 @@ class Options:
         def name(option: str) -> str:
             return f"TASKS[{alias!r}]['OPTIONS'][{option!r}]"
 
+        check_databases(opts, name)
         try:
             limits.attempts(opts.MAX_ATTEMPTS, name("MAX_ATTEMPTS"))
             _count(opts.CONCURRENCY, name("CONCURRENCY"), 1, MAX_CONCURRENCY)
@@ -141,6 +171,13 @@ class Options:
         except InvalidJobArguments as e:
             raise ImproperlyConfigured(str(e)) from None
         return opts
+
+    @property
+    def aliases(self) -> list[str] | None:
+        """The database aliases the jobs live in, as configured (None: the routers' choice)."""
+        if self.DATABASES is not None:
+            return list(self.DATABASES)
+        return None if self.DATABASE is None else [self.DATABASE]
 
     @property
     def backoff(self) -> Callable[[BaseException, Any], float | None]:

@@ -17,6 +17,10 @@ class JobNotFound(JobsError, TaskResultDoesNotExist):
     """No job has that id."""
 
 
+class DatabaseUnavailable(JobsError):
+    """The database a job must go to (of a backend with several DATABASES) cannot be reached."""
+
+
 class JobNotClaimed(JobsError):
     """The job is not (or no longer) claimed by this attempt: its lease was taken back."""
 

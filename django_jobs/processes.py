@@ -47,7 +47,7 @@ class ChildProcess:
     def _start(self):
         context = multiprocessing.get_context("spawn")
         self.conn, child_conn = context.Pipe()
-        self.process = context.Process(target=child_main, args=(child_conn, self.backend), daemon=True)
+        self.process = context.Process(target=child_main, args=(child_conn, self.backend, self.using), daemon=True)
         self.process.start()
         child_conn.close()
 

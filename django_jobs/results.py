@@ -70,11 +70,24 @@ def requested_run_after(job):
     return job.run_after
 
 
-def task_result(job, task, runs, *, created=True, tasks=None, status=None) -> JobResult[Any, Any]:
+def result_id(task, job_id, database) -> str:
+    """
+    The TaskResult id of job ``job_id`` in ``database``: the job id, or ``"database:id"``
+    when the task's backend spreads its jobs over several databases (OPTIONS['DATABASES']).
+    """
+    try:
+        several = len(getattr(task.get_backend(), "databases", ())) > 1
+    except Exception:  # a backend no longer in TASKS: its jobs keep their plain ids
+        several = False
+    return f"{database}:{job_id}" if several and database else str(job_id)
+
+
+def task_result(job, task, runs, *, created=True, tasks=None, status=None, database=None) -> JobResult[Any, Any]:
     """
     A JobResult for ``job`` (a Job), given its task and its JobRuns in attempt
     order. ``tasks``, a dict kept over a batch, lets alike jobs share their task.
     ``status``: the TaskResultStatus, when not the one of the job's state.
+    ``database``: the alias the job lives in (default: the one it was read from).
     """
     options = {
         "priority": job.priority,
@@ -89,7 +102,7 @@ def task_result(job, task, runs, *, created=True, tasks=None, status=None) -> Jo
     result: JobResult[Any, Any] = JobResult(
         created=created,
         task=job_task,
-        id=str(job.pk),
+        id=result_id(job_task, job.pk, database or job._state.db),
         status=status or TASK_STATUS[job.state],
         enqueued_at=job.enqueued_at,
         started_at=job.started_at,

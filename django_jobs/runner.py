@@ -63,7 +63,7 @@ def running_result(claimed, task, using):
             .filter(job_id=claimed.id)
             .only("worker_id", "outcome", "attempt", "exception_class_path", "traceback")
         )
-    return task_result(job, task, runs, status=TASK_STATUS[JobState.RUNNING])
+    return task_result(job, task, runs, status=TASK_STATUS[JobState.RUNNING], database=using)
 
 
 class Runner:

@@ -273,12 +273,13 @@ class JobContext(GenericTaskContext[Any, Any]):  # type: ignore[misc]
                 task = resolve_task(task)
             # The job is built (and checked) by the backend of the task it runs; JobContexts are ours.
             backend = cast("DatabaseBackend", task.get_backend())
-            if getattr(backend, "database", None) != own.database:
+            database = own.locate(self.task_result.id)[0]  # the database this job lives in
+            if database not in getattr(backend, "databases", ()):
                 raise InvalidJobType(
                     f"replace_with: {task.module_path} runs on backend {task.backend!r}, whose jobs live in another "
                     "database; replacements are inserted in the transaction that completes this job."
                 )
-            self.replacements.append(backend.build_job(task, args, kwargs or {}))
+            self.replacements.append(backend.build_job(task, args, kwargs or {}, using=database))
 
 
 @overload

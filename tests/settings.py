@@ -4,7 +4,10 @@ Settings for the test suite. ``DJANGO_JOBS_TEST_DB`` picks the database:
 ``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT).
 
 Worker subprocesses started by tests get ``DJANGO_JOBS_DB_NAME``: the test
-database's real name, used as is.
+database's real name, used as is (``DJANGO_JOBS_DB2_NAME``: that of ``jobs2``).
+
+A second database, ``jobs2``, holds half the jobs of the ``several`` backend
+(``OPTIONS['DATABASES']``, tests/test_several_databases.py).
 """
 
 import os
@@ -41,6 +44,14 @@ elif DB == "sqlite":
     }
 else:
     raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite or postgres, not {DB!r}")
+
+# The second database of the "several" backend: another database of the same server, or another file.
+EXISTING2 = os.environ.get("DJANGO_JOBS_DB2_NAME")
+if DB == "postgres":
+    DATABASES["jobs2"] = {**DATABASES["default"], "NAME": EXISTING2 or "django_jobs2"}
+else:
+    test_file2 = os.path.join(tempfile.gettempdir(), f"django_jobs_test2_{os.getpid()}.sqlite3")
+    DATABASES["jobs2"] = {**DATABASES["default"], "NAME": EXISTING2 or test_file2, "TEST": {"NAME": test_file2}}
 
 SECRET_KEY = "tests-only"
 USE_TZ = True
@@ -96,6 +107,16 @@ TASKS = {
         },
     },
     "immediate": {"BACKEND": f"{tasks_module}.backends.immediate.ImmediateBackend"},
+    "several": {
+        "BACKEND": "django_jobs.backend.DatabaseBackend",
+        "QUEUES": ["default"],
+        "OPTIONS": {
+            "DATABASES": ["default", "jobs2"],
+            "POLL_INTERVAL": 0.1,
+            "SCHEDULER_INTERVAL": 0.2,
+            "GRACE_PERIOD": 5,
+        },
+    },
 }
 LOGGING = {
     "version": 1,

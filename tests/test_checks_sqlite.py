@@ -61,3 +61,12 @@ def test_a_sqlite_database_no_backend_uses_is_left_alone(jobs_in_sqlite):
     jobs_in_sqlite({})
     with override_settings(TASKS={"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}):
         assert check_sqlite_options() == []
+
+
+def test_each_database_of_a_backend_with_several_is_checked(jobs_in_sqlite):
+    jobs_in_sqlite({"timeout": 20})
+    tasks = {
+        "default": {"BACKEND": "django_jobs.backend.DatabaseBackend", "OPTIONS": {"DATABASES": ["default", "jobsdb"]}}
+    }
+    with override_settings(TASKS=tasks):
+        assert sorted(w.id for w in check_sqlite_options() if w.obj == "jobsdb") == [SQLITE_TRANSACTION_MODE]

@@ -7,6 +7,7 @@ hands the jobs to the queue service.
 
 import os
 import socket
+from functools import cached_property
 
 from django.apps import apps
 from django.core import checks
@@ -22,7 +23,8 @@ from ..results import task_result
 from ..runner import Runner
 from ..task import JobTask, resolve_task
 from ..validation import check_schema_is_valid
-from .building import build_job, check_registered, database_for
+from .building import build_job, check_registered, database_for, set_function
+from .databases import Databases
 
 __all__ = ["DatabaseBackend"]
 
@@ -44,8 +46,34 @@ class DatabaseBackend(BaseTaskBackend):
 
     @property
     def database(self) -> str:
-        """The database alias this backend's jobs live in."""
+        """
+        The database alias this backend's jobs live in; with several (OPTIONS['DATABASES']),
+        the first: the one its recurring jobs go to, and the admin shows.
+        """
+        if self.job_options.DATABASES:
+            return self.job_options.DATABASES[0]
         return database_for(self.job_options)
+
+    @cached_property
+    def databases(self) -> list[str]:
+        """Every database alias this backend's jobs live in (one, unless OPTIONS['DATABASES'] lists several)."""
+        return self.job_options.aliases or [self.database]
+
+    @cached_property
+    def placement(self) -> Databases:
+        """Which database takes a job, and which one a result id names."""
+        return Databases(self.alias, self.databases)
+
+    def locate(self, result_id) -> tuple[str, str | int]:
+        """``(database alias, job id)`` of a result id (``"alias:id"`` with several databases)."""
+        return self.placement.locate(result_id)
+
+    def _write(self, jobs, action):
+        """``action(alias)`` in the database that takes ``jobs`` (a batch goes to one); returns its result."""
+        if not self.placement.several:
+            return action(self.database)
+        required = set().union(*(getattr(job, "depends_on_databases", ()) for job in jobs))
+        return self.placement.write(action, self.placement.place(jobs, required))
 
     def validate_task(self, task):
         if self.queues and task.queue_name not in self.queues:
@@ -95,6 +123,12 @@ class DatabaseBackend(BaseTaskBackend):
             raise InvalidJobType(f"atomic must be True or False, not {task.atomic!r}.")
         if not task.atomic:
             return
+        if len(self.databases) > 1:
+            raise InvalidJobType(
+                f"{task.module_path} is atomic, but backend {self.alias!r} spreads its jobs over databases "
+                f"{self.databases}: its writes to the default database could not roll back with its attempt in "
+                "another one. Drop atomic=True, or use a backend whose jobs live in the default database only."
+            )
         if self.database != DEFAULT_DB_ALIAS:
             raise InvalidJobType(
                 f"{task.module_path} is atomic, but backend {self.alias!r} keeps its jobs in database "
@@ -117,21 +151,34 @@ class DatabaseBackend(BaseTaskBackend):
                 id=APP_NOT_INSTALLED,
             )
 
-    def build_job(self, task, args, kwargs):
-        """An unsaved, checked Job for ``task(*args, **kwargs)`` (``replace_with`` inserts it later)."""
-        return build_job(self, task, args, kwargs)
+    def build_job(self, task, args, kwargs, *, using=None):
+        """
+        An unsaved, checked Job for ``task(*args, **kwargs)`` (``replace_with`` inserts it
+        later) in database ``using`` (default: this backend's only one).
+        """
+        using = using or self.database
+        job = build_job(self, task, args, kwargs, using=using)
+        if self.placement.several:
+            self.placement.place([job], {using})  # its key must not place it in another database
+        return job
 
     def enqueue(self, task, args, kwargs):
         with tracing.enqueue_span(task.queue_name, task.module_path) as span:
-            enqueued = queue.insert(build_job(self, task, args, kwargs), using=self.database)
+            job = build_job(self, task, args, kwargs)
+
+            def insert(using):
+                set_function(job, task.module_path, using)
+                return using, queue.insert(job, using=using)
+
+            using, enqueued = self._write([job], insert)
             tracing.sent(span, enqueued.job.pk)
-        return self._announce(task, enqueued)
+        return self._announce(task, enqueued, using=using)
 
     def enqueue_many(self, calls):
         """
         Enqueue ``(task, args, kwargs)`` triples in one transaction and one
-        write (``queue.insert_many``). Returns their results in order; nothing
-        is written if any is invalid.
+        write (``queue.insert_many``), in one database. Returns their results
+        in order; nothing is written if any is invalid.
         """
         calls = [(task, tuple(args), dict(kwargs)) for task, args, kwargs in calls]
         # Each distinct task is checked once, not once per job.
@@ -140,16 +187,20 @@ class DatabaseBackend(BaseTaskBackend):
                 raise InvalidJobType(f"{task.module_path} uses backend {task.backend!r}, not {self.alias!r}.")
             self.validate_task(task)
             check_registered(task)
-        with tracing.enqueue_span(None, None) as span, transaction.atomic(using=self.database):
+        with tracing.enqueue_span(None, None) as span:
             tracing.batch_of(span, [task for task, _args, _kwargs in calls])
-            func_ids: dict[str, int] = {}  # one FuncMap look-up per function, not per job
-            built = [
-                build_job(self, task, args, kwargs, func_ids=func_ids, task_checked=True)
-                for task, args, kwargs in calls
-            ]
-            enqueued = queue.insert_many(built, using=self.database)
+            built = [build_job(self, task, args, kwargs, task_checked=True) for task, args, kwargs in calls]
+
+            def insert(using):
+                with transaction.atomic(using=using):
+                    func_ids: dict = {}  # one FuncMap look-up per function, not per job
+                    for (task, _args, _kwargs), job in zip(calls, built):
+                        set_function(job, task.module_path, using, func_ids)
+                    return using, queue.insert_many(built, using=using)
+
+            using, enqueued = self._write(built, insert)
         tasks: dict = {}  # jobs enqueued alike share their TaskResult's task
-        return [self._announce(task, e, tasks) for (task, _a, _k), e in zip(calls, enqueued)]
+        return [self._announce(task, e, tasks, using=using) for (task, _a, _k), e in zip(calls, enqueued)]
 
     def run_here(self, task, args, kwargs):
         """
@@ -159,30 +210,37 @@ class DatabaseBackend(BaseTaskBackend):
         from .. import logcapture
 
         logcapture.install()
-        using = self.database
         with tracing.enqueue_span(task.queue_name, task.module_path) as span:
-            claimed = queue.add_and_claim(
-                build_job(self, task, args, kwargs),
-                worker_id=f"{socket.gethostname()[:60]}:{os.getpid()}:here",
-                lease=self.job_options.lease,
-                using=using,
-            )
+            job = build_job(self, task, args, kwargs)
+
+            def add_and_claim(using):
+                set_function(job, task.module_path, using)
+                claimed = queue.add_and_claim(
+                    job,
+                    worker_id=f"{socket.gethostname()[:60]}:{os.getpid()}:here",
+                    lease=self.job_options.lease,
+                    using=using,
+                )
+                return using, claimed
+
+            using, claimed = self._write([job], add_and_claim)
             tracing.sent(span, claimed.id)
         run_and_report(Runner(using=using, options=self.job_options), Reporter(using=using), claimed)
-        return self.get_result(claimed.id)
+        return self._result(queue.get_job(claimed.id, using=using), using=using)
 
-    def _announce(self, task, enqueued, tasks=None):
+    def _announce(self, task, enqueued, tasks=None, *, using):
         if enqueued.created:
             # The row was inserted: state and times are what was just written.
-            result = task_result(enqueued.job, task, [], tasks=tasks)
+            result = task_result(enqueued.job, task, [], tasks=tasks, database=using)
         else:
-            result = self._result(enqueued.job, created=False)
+            result = self._result(enqueued.job, created=False, using=using)
         task_enqueued.send(type(self), task_result=result)
         return result
 
     def get_result(self, result_id):
-        return self._result(queue.get_job(result_id, using=self.database))
+        using, job_id = self.locate(result_id)
+        return self._result(queue.get_job(job_id, using=using), using=using)
 
-    def _result(self, job, *, created=True):
+    def _result(self, job, *, created=True, using):
         task = resolve_task(job.func.path)
-        return task_result(job, task, queue.runs(job.pk, using=self.database), created=created)
+        return task_result(job, task, queue.runs(job.pk, using=using), created=created, database=using)

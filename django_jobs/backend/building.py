@@ -32,22 +32,32 @@ def check_registered(task):
         )
 
 
-def job_ids(depends_on):
+def job_ids(depends_on, databases=None):
     """
     The job ids of ``depends_on``: TaskResults (ours: ``result.id``) and job ids
-    (int or str of digits). Anything else raises InvalidJobArguments.
+    (int or str of digits), and the set of databases they name: with several
+    ``databases`` (a backend's Databases), result ids are ``"alias:id"``.
+    Anything else raises InvalidJobArguments.
     """
     if isinstance(depends_on, (str, bytes)) or not hasattr(depends_on, "__iter__"):
         raise InvalidJobArguments(f"depends_on must be a list of results or job ids, not {depends_on!r}.")
-    ids = []
+    ids, aliases = [], set()
     for item in depends_on:
         value = item.id if isinstance(item, TaskResult) else item
+        if databases is not None and databases.several:
+            if not isinstance(value, str) or ":" not in value:
+                raise InvalidJobArguments(
+                    f"depends_on takes results and 'database:id' ids on a backend with several databases, not "
+                    f"{item!r}: a job id alone does not say which database holds it."
+                )
+            alias, value = databases.locate(value)
+            aliases.add(alias)
         if isinstance(value, str) and value.isascii() and value.isdigit():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidJobArguments(f"depends_on takes results and job ids, not {item!r}.")
         ids.append(value)
-    return ids
+    return ids, aliases
 
 
 def key_of(task, option, args, kwargs):
@@ -61,15 +71,16 @@ def key_of(task, option, args, kwargs):
     return key
 
 
-def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False):
+def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False, using=None):
     """
     An unsaved Job for ``task`` called with ``args``/``kwargs`` on ``backend``,
     checked (registered function, valid task options, JSON arguments) but not
     written. ``task_checked``: the caller has validated the task and checked
     that it is registered (enqueue_many does so once per distinct task).
+    ``using``: the database it will be written to, whose FuncMap id it takes;
+    None leaves ``func_id`` unset until ``set_function`` (the database is not chosen yet).
     ``func_ids``: a dict to share FuncMap look-ups between the jobs of a batch.
     """
-    using = backend.database
     if not task_checked:
         backend.validate_task(task)
         check_registered(task)
@@ -108,7 +119,9 @@ def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False)
         if task.fairness_key is not None:
             job.fairness_key = key_of(task, "fairness_key", args, kwargs)
         if task.depends_on is not None:
-            job.depends_on = job_ids(task.depends_on)  # type: ignore[attr-defined]  # read by queue.dependencies
+            ids, aliases = job_ids(task.depends_on, getattr(backend, "placement", None))
+            job.depends_on = ids  # type: ignore[attr-defined]  # read by queue.dependencies
+            job.depends_on_databases = aliases  # type: ignore[attr-defined]  # read by DatabaseBackend's placing
         if not isinstance(task.run_on_failure, bool):
             raise InvalidJobArguments(f"run_on_failure must be True or False, not {task.run_on_failure!r}.")
         job.run_on_failure = task.run_on_failure
@@ -117,10 +130,16 @@ def build_job(backend, task, args, kwargs, *, func_ids=None, task_checked=False)
     job.keep_for = limits.duration(keep_for, "keep_for")
     if task.run_after is not None:
         job.run_after = limits.moment(task.run_after, "run_after")
-    if func_ids is None:
-        job.func_id = func_id(task.module_path, using)
-    else:
-        if task.module_path not in func_ids:
-            func_ids[task.module_path] = func_id(task.module_path, using)
-        job.func_id = func_ids[task.module_path]
+    if using is not None:
+        set_function(job, task.module_path, using, func_ids)
     return job
+
+
+def set_function(job, path, using, func_ids=None):
+    """Give ``job`` the FuncMap id of ``path`` in database ``using`` (``func_ids``: shared over a batch)."""
+    if func_ids is None:
+        job.func_id = func_id(path, using)
+    else:
+        if (using, path) not in func_ids:
+            func_ids[using, path] = func_id(path, using)
+        job.func_id = func_ids[using, path]

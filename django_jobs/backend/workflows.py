@@ -33,8 +33,9 @@ from django.db import transaction
 from .. import queue, tracing
 from ..compat import Task, task_backends
 from ..exceptions import InvalidJobType
+from ..results import result_id
 from ..task import resolve_task
-from .building import build_job, check_registered
+from .building import build_job, check_registered, set_function
 
 if TYPE_CHECKING:
     from . import DatabaseBackend
@@ -105,15 +106,17 @@ def _step(step):
 class Workflow:
     """What ``enqueue()`` of a chain or group returns."""
 
-    #: The workflow's id: the id of its first job (``Job.workflow_id`` of each of its jobs).
-    id: int
+    #: The workflow's id: the id of its first job (``Job.workflow_id`` of each of its jobs); with
+    #: several databases (OPTIONS['DATABASES']), ``"database:id"``, as its results' ids.
+    id: int | str
     #: A TaskResult per call, in the order the calls were written.
     results: list
     backend: str = "default"
 
     def cancel(self):
         """Cancel every job of the workflow not finished yet, in one transaction. Returns how many."""
-        return queue.cancel_workflow(self.id, using=_database_backend(self.backend).database)
+        using, workflow_id = _database_backend(self.backend).locate(self.id)
+        return queue.cancel_workflow(workflow_id, using=using)
 
 
 def _database_backend(alias) -> "DatabaseBackend":
@@ -132,7 +135,6 @@ class _Builder:
         self.backend = backend
         self.built: list = []  # (task, unsaved job), in the order the calls were written
         self.checked: set[int] = set()
-        self.func_ids: dict[str, int] = {}
 
     def build(self, step, after):
         """Build the jobs of ``step``, each depending on the jobs ``after``; returns the jobs it ends with."""
@@ -157,7 +159,7 @@ class _Builder:
             backend.validate_task(task)
             check_registered(task)
             self.checked.add(id(task))
-        job = build_job(backend, task, step.args, step.kwargs, func_ids=self.func_ids, task_checked=True)
+        job = build_job(backend, task, step.args, step.kwargs, task_checked=True)  # its FuncMap id once placed
         job.depends_on = [*after, *getattr(job, "depends_on", ())]  # read by queue.dependencies
         self.built.append((task, job))
         return job
@@ -170,17 +172,27 @@ def enqueue_workflow(flow, *, backend="default"):
     none does. Returns a Workflow.
     """
     instance = _database_backend(backend)
-    using = instance.database
-    with tracing.enqueue_span(None, None) as span, transaction.atomic(using=using):
+    with tracing.enqueue_span(None, None) as span:
         builder = _Builder(instance)
         builder.build(_step(flow), [])
         built = builder.built
         if not built:
             raise InvalidJobType("A workflow needs at least one call.")
         tracing.batch_of(span, [task for task, _job in built])
-        enqueued = queue.insert_many([job for _task, job in built], using=using)
-        workflow_id = enqueued[0].job.pk
-        queue.join_workflow([e.job.pk for e in enqueued if e.created], workflow_id, using=using)
+
+        def insert(using):
+            with transaction.atomic(using=using):
+                func_ids: dict = {}
+                for task, job in built:
+                    set_function(job, task.module_path, using, func_ids)
+                enqueued = queue.insert_many([job for _task, job in built], using=using)
+                workflow_id = enqueued[0].job.pk
+                queue.join_workflow([e.job.pk for e in enqueued if e.created], workflow_id, using=using)
+            return using, enqueued, workflow_id
+
+        using, enqueued, workflow_id = instance._write([job for _task, job in built], insert)
     tasks: dict = {}
-    results = [instance._announce(task, e, tasks) for (task, _job), e in zip(built, enqueued, strict=True)]
+    results = [instance._announce(task, e, tasks, using=using) for (task, _job), e in zip(built, enqueued, strict=True)]
+    if instance.placement.several:
+        workflow_id = result_id(results[0].task, workflow_id, using)  # "database:id", as its results' ids
     return Workflow(id=workflow_id, results=results, backend=backend)

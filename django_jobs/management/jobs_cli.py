@@ -232,6 +232,12 @@ def add_subcommands(parser):
             default=DEFAULT_TASK_BACKEND_ALIAS,
             help="TASKS alias whose jobs to work on (default: %(default)s).",
         )
+        p.add_argument(
+            "--database",
+            metavar="ALIAS",
+            help="With several databases (OPTIONS['DATABASES']): only this one's jobs (default: each, or the "
+            "database a job id 'alias:id' names).",
+        )
         return p
 
     p = add(

@@ -52,11 +52,12 @@ from ..jobs_cli import (
     table,
     when,
 )
+from ..jobs_databases import EACH_DATABASE, SeveralDatabases
 
 __all__ = ["EXIT_CODES", "Command"]
 
 
-class Command(BaseCommand):
+class Command(SeveralDatabases, BaseCommand):
     help = (
         "Look at and steer django_jobs' queue: statistics, listing and showing jobs, pausing and\n"
         "resuming queues, cancelling, retrying, enqueuing and pruning jobs."
@@ -72,12 +73,18 @@ class Command(BaseCommand):
 
     # -- dispatch ------------------------------------------------------------------------------
 
-    def handle(self, *args, action, backend, **options):
+    def handle(self, *args, action, backend, database, **options):
         self.backend = self.database_backend(backend)
-        self.using = self.backend.database
+        aliases = self.backend.databases
+        if database is not None and database not in aliases:
+            raise fail(f"--database {database!r} is not a database of backend {backend!r} ({aliases}).", NOT_FOUND)
+        self.using = database or self.backend.database
         handler = getattr(self, "do_" + action.replace("-", "_"))
         try:
-            handler(**options)
+            if database is None and action in EACH_DATABASE and len(aliases) > 1:
+                self.in_each_database(handler, aliases, options)
+            else:
+                handler(**options)
         except CommandError:
             raise
         except (JobNotFound, QueueNotFound, InvalidJobType, InvalidTransition, InvalidJobArguments, InvalidTask) as e:
@@ -110,6 +117,9 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
     def print_json(self, value):
+        if self.collected is not None:
+            self.collected[self.using] = value
+            return
         self.stdout.write(json.dumps(value, indent=2, default=str))
 
     # -- subcommands ---------------------------------------------------------------------------
@@ -172,7 +182,7 @@ class Command(BaseCommand):
                 ["ID", "STATE", "QUEUE", "FUNCTION", "PRIORITY", "ATTEMPTS", "ENQUEUED", "RUN AFTER", "FINISHED"],
                 [
                     [
-                        job.pk,
+                        self.shown_id(job.pk),
                         job.state,
                         job.queue_name,
                         job.func.path,
@@ -189,6 +199,7 @@ class Command(BaseCommand):
         )
 
     def do_show(self, *, job_id, attempt, json, **_):
+        self.using, job_id = self.locate(job_id)
         job = queue.get_job(job_id, using=self.using)
         runs = list(JobRun.objects.using(self.using).filter(job_id=job.pk).order_by("attempt"))
         lines = queue.logs(job.pk, attempt=attempt, using=self.using)
@@ -281,7 +292,8 @@ class Command(BaseCommand):
         first_error, failed = None, 0
         for job_id in job_ids:
             try:
-                job = change(job_id, using=self.using)
+                using, pk = self.locate(job_id)
+                job = change(pk, using=using)
             except (JobNotFound, InvalidTransition) as e:
                 if len(job_ids) == 1:
                     raise
@@ -339,7 +351,8 @@ class Command(BaseCommand):
         result = django_jobs.enqueue(path, args=call_args, kwargs=call_kwargs, backend=self.backend.alias, **options)
         created = getattr(result, "created", True)
         if json:
-            return self.print_json({"id": int(result.id), "created": created, "state": _state(result, self.using)})
+            job_id = int(result.id) if result.id.isdigit() else result.id
+            return self.print_json({"id": job_id, "created": created, "state": _state(result, *self.locate(result.id))})
         self.out(str(result.id))
         if not created:
             self.stderr.write(f"A live job with uniqkey {uniqkey!r} already existed: its id is printed.")
@@ -371,5 +384,5 @@ class Command(BaseCommand):
         self.out(f"Deleted {deleted} waiting job(s) from queue {queue_name}.")
 
 
-def _state(result, using):
-    return queue.get_job(result.id, using=using).state
+def _state(result, using, job_id):
+    return queue.get_job(job_id, using=using).state

@@ -9,6 +9,7 @@ from ...exceptions import InvalidJobArguments
 from ...log_output import log_to_stderr_unless_configured
 from ...models import Job
 from ...worker import Worker
+from ...worker_set import WorkerSet
 
 
 class Command(BaseCommand):
@@ -108,18 +109,23 @@ class Command(BaseCommand):
         log_to_stderr_unless_configured()
         if metrics_port is not None:
             self.serve_metrics(metrics_port, metrics_addr)
+        worker_options = {
+            "options": instance.job_options,
+            "queues": queues,
+            "concurrency": concurrency,
+            "burst": burst,
+            "grace_period": grace_period,
+            "worker_id": worker_id,
+            "processes": processes,
+            "backend": backend,
+        }
+        worker: Worker | WorkerSet
         try:
-            worker = Worker(
-                using=instance.database,
-                options=instance.job_options,
-                queues=queues,
-                concurrency=concurrency,
-                burst=burst,
-                grace_period=grace_period,
-                worker_id=worker_id,
-                processes=processes,
-                backend=backend,
-            )
+            if len(instance.databases) > 1:  # one worker per database (OPTIONS['DATABASES'])
+                instance.placement.check_reachable_tables()
+                worker = WorkerSet(databases=instance.databases, longest_id=longest, **worker_options)
+            else:
+                worker = Worker(using=instance.database, **worker_options)
         except ImproperlyConfigured as e:
             raise CommandError(str(e)) from None
         worker.install_signal_handlers()
