@@ -265,7 +265,8 @@ class MySQLOps(DatabaseOps):
                     due=due, filters=filters, limited_queues=limited_queues, not_full=not_full, **tables
                 )
                 cursor.execute(sql, params)
-                candidates = cursor.fetchall()
+                # The UNION's NULL columns make MariaDB return the rate columns as DECIMAL.
+                candidates = [(*c[:5], *(None if v is None else int(v) for v in c[5:7]), *c[7:]) for c in cursor.fetchall()]
                 if candidates:
                     cursor.execute(RUNNING.format(limited_queues=limited_queues, **tables), params)
                     running = {(kind, name): int(n) for kind, name, n in cursor.fetchall()}
@@ -274,8 +275,12 @@ class MySQLOps(DatabaseOps):
                     self._count_rate_claims(cursor, tables, now, rows, rates.rate_limits(candidates))
             return candidates, rows, rate_wait
         finally:
-            with self.connection.cursor() as cursor:
+            # On the driver's cursor: a named lock outlives a transaction, even one Django marked for rollback.
+            cursor = self.connection.connection.cursor()
+            try:
                 cursor.execute("SELECT RELEASE_LOCK(%s)", [name])
+            finally:
+                cursor.close()
 
     def _count_rate_claims(self, cursor, tables, now, rows, limits):
         """Adds the rate-limited jobs among the claimed ``rows`` (all claimed ``now``) to their buckets."""
