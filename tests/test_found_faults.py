@@ -138,7 +138,7 @@ def test_multi_row_updates_on_postgresql_lock_their_rows_in_id_order(statement):
 
 @pytest.mark.skipif(connection.vendor == "sqlite", reason="terminates a database server's session")
 def test_a_report_survives_its_connection_being_dropped():
-    """The server drops the worker's connection (a restart, pg_terminate_backend, KILL): the outcome is still recorded."""
+    """The server drops the worker's connection (a restart, pg_terminate_backend, KILL): the outcome is recorded."""
     from django_jobs.report import AttemptReport
     from django_jobs.reporter import Reporter
     from django_jobs.states import RunOutcome

@@ -21,5 +21,7 @@ def get_ops(using):
     else:
         from django.core.exceptions import ImproperlyConfigured
 
-        raise ImproperlyConfigured(f"django_jobs supports PostgreSQL, SQLite and MariaDB/MySQL; database {using!r} is {vendor}.")
+        raise ImproperlyConfigured(
+            f"django_jobs supports PostgreSQL, SQLite and MariaDB/MySQL; database {using!r} is {vendor}."
+        )
     return ops_class(using)

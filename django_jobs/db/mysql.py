@@ -266,7 +266,9 @@ class MySQLOps(DatabaseOps):
                 )
                 cursor.execute(sql, params)
                 # The UNION's NULL columns make MariaDB return the rate columns as DECIMAL.
-                candidates = [(*c[:5], *(None if v is None else int(v) for v in c[5:7]), *c[7:]) for c in cursor.fetchall()]
+                candidates = [
+                    (*c[:5], *(None if v is None else int(v) for v in c[5:7]), *c[7:]) for c in cursor.fetchall()
+                ]
                 if candidates:
                     cursor.execute(RUNNING.format(limited_queues=limited_queues, **tables), params)
                     running = {(kind, name): int(n) for kind, name, n in cursor.fetchall()}

@@ -30,7 +30,7 @@ def lock_name(kind, database, suffix=""):
     """``django_jobs:<kind>:<database><suffix>``; a long database name is shortened to its hash."""
     name = f"django_jobs:{kind}:{database}{suffix}"
     if len(name) > LOCK_NAME_LENGTH:
-        name = f"django_jobs:{kind}:{hashlib.sha1(str(database).encode()).hexdigest()[:16]}{suffix}"
+        name = f"django_jobs:{kind}:{hashlib.sha256(str(database).encode()).hexdigest()[:16]}{suffix}"
     return name
 
 
@@ -94,7 +94,9 @@ class NamedLockLeadership(DedicatedConnection):
             if self.held:
                 _fetch_one(conn, "SELECT 1")  # still alive, so still ours
             else:
-                (got,) = _fetch_one(conn, "SELECT GET_LOCK(%s, 0)", [lock_name("leader", self.wrapper.settings_dict["NAME"])])
+                (got,) = _fetch_one(
+                    conn, "SELECT GET_LOCK(%s, 0)", [lock_name("leader", self.wrapper.settings_dict["NAME"])]
+                )
                 self.held = bool(got)
         except Exception as e:
             if self.held:
