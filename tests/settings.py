@@ -56,6 +56,8 @@ elif DB == "mysql":
                 # the snapshot of its transaction's first read, and InnoDB's gap locks make claims and
                 # enqueues block each other.
                 "isolation_level": "read committed",
+                # Times are stored in UTC, and the columns' defaults (CURRENT_TIMESTAMP) read the session's zone.
+                "init_command": "SET time_zone = '+00:00'",
             },
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
