@@ -13,6 +13,8 @@ import hashlib
 import logging
 import time
 
+from django.db import connections
+
 from ..reconnect import Reconnect
 from .base import PollingListener
 from .postgresql_sessions import DedicatedConnection
@@ -64,7 +66,7 @@ class MySQLListener(DedicatedConnection):
         self.reconnect = Reconnect("Holding the worker's liveness lock")
 
     def on_connect(self, conn):
-        name = worker_lock_name(self.wrapper.settings_dict["NAME"], self.worker_pk)
+        name = worker_lock_name(connections[self.using].settings_dict["NAME"], self.worker_pk)
         (got,) = _fetch_one(conn, "SELECT GET_LOCK(%s, 0)", [name])
         if not got:
             logger.warning("Could not take the worker's liveness lock %s: another connection holds it.", name)
@@ -95,7 +97,7 @@ class NamedLockLeadership(DedicatedConnection):
                 _fetch_one(conn, "SELECT 1")  # still alive, so still ours
             else:
                 (got,) = _fetch_one(
-                    conn, "SELECT GET_LOCK(%s, 0)", [lock_name("leader", self.wrapper.settings_dict["NAME"])]
+                    conn, "SELECT GET_LOCK(%s, 0)", [lock_name("leader", connections[self.using].settings_dict["NAME"])]
                 )
                 self.held = bool(got)
         except Exception as e:
