@@ -335,7 +335,7 @@ class MySQLOps(DatabaseOps):
             for row in rows:
                 cursor.execute(insert, row)
                 ids.append(cursor.lastrowid)
-            times = {}
+            times: dict[int, tuple] = {}
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
                 cursor.execute(
