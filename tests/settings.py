@@ -1,7 +1,8 @@
 """
 Settings for the test suite. ``DJANGO_JOBS_TEST_DB`` picks the database:
 ``sqlite`` (default, a file, so worker subprocesses can share it) or
-``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT).
+``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT) or
+``mysql`` (the private MariaDB server ``scripts/mariadb`` starts; DJANGO_JOBS_MYSQL_SOCKET).
 
 Worker subprocesses started by tests get ``DJANGO_JOBS_DB_NAME``: the test
 database's real name, used as is (``DJANGO_JOBS_DB2_NAME``: that of ``jobs2``).
@@ -42,8 +43,30 @@ elif DB == "sqlite":
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL"},
         }
     }
+elif DB == "mysql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": EXISTING or "django_jobs",
+            "HOST": os.environ.get("DJANGO_JOBS_MYSQL_SOCKET", "127.0.0.1"),
+            "PORT": os.environ.get("DJANGO_JOBS_MYSQLPORT", "3306"),
+            "USER": os.environ.get("DJANGO_JOBS_MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("DJANGO_JOBS_MYSQL_PASSWORD", ""),
+            "OPTIONS": {
+                "charset": "utf8mb4",
+                # READ COMMITTED, as PostgreSQL: each statement sees what committed before it. Under
+                # REPEATABLE READ (InnoDB's default) a worker's long-lived connection would keep reading
+                # the snapshot of its transaction's first read, and InnoDB's gap locks make claims and
+                # enqueues block each other.
+                "isolation_level": "read committed",
+                # Times are stored in UTC, and the columns' defaults (CURRENT_TIMESTAMP) read the session's zone.
+                "init_command": "SET time_zone = '+00:00'",
+            },
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        }
+    }
 else:
-    raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite or postgres, not {DB!r}")
+    raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite, postgres or mysql, not {DB!r}")
 
 # The second database of the "several" backend: another database of the same server, or another file.
 EXISTING2 = os.environ.get("DJANGO_JOBS_DB2_NAME")

@@ -1,6 +1,7 @@
 """
 ``clear_queue`` / ``jobs clear`` beside another writer holding the database's
-write lock (SQLite's one writer; a table lock on PostgreSQL): batches commit
+write lock (SQLite's one writer; a table lock on PostgreSQL; every job row locked on
+MariaDB/MySQL): batches commit
 one by one, a lock is waited out, and giving up says what is left.
 """
 
@@ -28,12 +29,16 @@ def impatient_connection():
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("PRAGMA busy_timeout = 100")
+        elif connection.vendor == "mysql":
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")  # whole seconds, at least one
         else:
             cursor.execute("SET lock_timeout = '100ms'")
     yield
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(f"PRAGMA busy_timeout = {int(connection.settings_dict['OPTIONS']['timeout'] * 1000)}")
+        elif connection.vendor == "mysql":
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
         else:
             cursor.execute("RESET lock_timeout")
 
@@ -57,7 +62,10 @@ class WriteLock(threading.Thread):
         try:
             with connections["default"].cursor() as cursor:  # this thread's own connection
                 cursor.execute("BEGIN")
-                cursor.execute("LOCK TABLE django_jobs_job IN EXCLUSIVE MODE")
+                if connection.vendor == "mysql":  # LOCK TABLES would commit; row locks block the deletes
+                    cursor.execute("SELECT id FROM django_jobs_job FOR UPDATE")
+                else:
+                    cursor.execute("LOCK TABLE django_jobs_job IN EXCLUSIVE MODE")
                 self.taken.set()
                 time.sleep(self.seconds)
                 cursor.execute("COMMIT")

@@ -4,7 +4,7 @@ migrations match its models, and its ``demo`` command places orders through
 the order form, runs a worker beside it and checks every feature it shows
 (signal and view enqueues, retries, uniqkey, the concurrency limit, the
 recurring job, the admin). Runs on this run's database: a SQLite file, or a
-database of its own in the PostgreSQL cluster, given as DATABASE_URL.
+database of its own in the PostgreSQL cluster or on the MariaDB server, given as DATABASE_URL.
 """
 
 import os
@@ -24,6 +24,9 @@ def database_url(tmp_path):
     if os.environ.get("DJANGO_JOBS_TEST_DB", "sqlite") == "sqlite":
         yield f"sqlite:///{tmp_path / 'example.sqlite3'}"
         return
+    if os.environ["DJANGO_JOBS_TEST_DB"] == "mysql":
+        yield from mysql_database_url()
+        return
     import psycopg
 
     host, port, user = (
@@ -39,6 +42,22 @@ def database_url(tmp_path):
     yield f"postgres://{user}@/{name}"
     with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def mysql_database_url():
+    """A database of its own on the private MariaDB server (scripts/mariadb), dropped afterwards."""
+    import MySQLdb
+
+    socket = os.environ["DJANGO_JOBS_MYSQL_SOCKET"]
+    name = f"django_jobs_example_{os.getpid()}"
+    conn = MySQLdb.connect(unix_socket=socket, user="root")
+    try:
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        yield f"mysql://root@localhost/{name}?unix_socket={socket}&charset=utf8mb4"
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        conn.close()
 
 
 def manage(database_url, *args, timeout=120):

@@ -203,3 +203,44 @@ def test_a_job_raising_keyboardinterrupt_or_systemexit_fails_and_frees_its_slot(
         JobState.FAILED,
         JobState.SUCCEEDED,
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="named locks are MariaDB's and MySQL's")
+def test_a_quiet_worker_still_holding_its_named_lock_is_alive():
+    from django_jobs.db.mysql_sessions import worker_lock_name
+
+    pk = register("w1")
+    JobFactory()
+    claim("w1")
+    go_quiet("w1")
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, 0)", [worker_lock_name(connection.settings_dict["NAME"], pk)])
+        assert queue.rescue_dead_workers(dead_after=3, max_lost=3, using="default") == (0, 0)
+    finally:
+        other.close()
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="named locks are MariaDB's and MySQL's")
+def test_a_quiet_worker_whose_named_lock_went_with_its_connection_is_rescued():
+    from django_jobs.db.mysql_sessions import worker_lock_name
+
+    pk = register("w1")
+    JobFactory()
+    claim("w1")
+    go_quiet("w1")
+    other = connections.create_connection("default")
+    with other.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK(%s, 0)", [worker_lock_name(connection.settings_dict["NAME"], pk)])
+    other.close()
+    # The server ends a closed connection's session (and its locks) a moment after the client leaves.
+    name = worker_lock_name(connection.settings_dict["NAME"], pk)
+    wait_until(lambda: not used_lock(name), timeout=5, message="the lock to go")
+    assert queue.rescue_dead_workers(dead_after=3, max_lost=3, using="default") == (1, 1)
+
+
+def used_lock(name):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT IS_USED_LOCK(%s)", [name])
+        return cursor.fetchone()[0] is not None

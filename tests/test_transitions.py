@@ -14,7 +14,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from django_jobs import queue
-from django_jobs.db import postgresql, sqlite
+from django_jobs.db import mysql, postgresql, sqlite
 from django_jobs.exceptions import InvalidTransition, JobNotClaimed
 from django_jobs.models import Dependency, Job, JobRun
 from django_jobs.queue.guarded import UndeclaredChange, move
@@ -248,14 +248,14 @@ def assigned_columns(sql):
     return {item.split("=", 1)[0].strip() for item in _top_level_items(match.group(1))}
 
 
-@pytest.mark.parametrize("module", [postgresql, sqlite], ids=["postgresql", "sqlite"])
+@pytest.mark.parametrize("module", [postgresql, sqlite, mysql], ids=["postgresql", "sqlite", "mysql"])
 @pytest.mark.parametrize("name", ["claim", "complete"])
 def test_sql_sets_exactly_the_declared_columns(module, name):
     sql = getattr(module, module.STATEMENTS[name])
     assert assigned_columns(sql) == {"state", *TRANSITIONS[name].sets}
 
 
-@pytest.mark.parametrize("module", [postgresql, sqlite], ids=["postgresql", "sqlite"])
+@pytest.mark.parametrize("module", [postgresql, sqlite, mysql], ids=["postgresql", "sqlite", "mysql"])
 @pytest.mark.parametrize("name", ["claim", "complete"])
 def test_sql_guards_with_the_declared_sources(module, name):
     sql = getattr(module, module.STATEMENTS[name])

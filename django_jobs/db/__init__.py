@@ -16,8 +16,12 @@ def get_ops(using):
         from .postgresql import PostgreSQLOps as ops_class
     elif vendor == "sqlite":
         from .sqlite import SQLiteOps as ops_class
+    elif vendor == "mysql":
+        from .mysql import MySQLOps as ops_class
     else:
         from django.core.exceptions import ImproperlyConfigured
 
-        raise ImproperlyConfigured(f"django_jobs supports PostgreSQL and SQLite; database {using!r} is {vendor}.")
+        raise ImproperlyConfigured(
+            f"django_jobs supports PostgreSQL, SQLite and MariaDB/MySQL; database {using!r} is {vendor}."
+        )
     return ops_class(using)

@@ -13,7 +13,9 @@ from .maintenance import delete_rows
 
 def _locked(error):
     text = str(error).lower()
-    return "locked" in text or "lock timeout" in text
+    # SQLite: "database is locked"; PostgreSQL: "canceling statement due to lock timeout";
+    # MariaDB/MySQL: "Lock wait timeout exceeded".
+    return "locked" in text or "lock timeout" in text or "lock wait timeout" in text
 
 
 def clear_queue(
