@@ -70,7 +70,7 @@ else:
 
 # The second database of the "several" backend: another database of the same server, or another file.
 EXISTING2 = os.environ.get("DJANGO_JOBS_DB2_NAME")
-if DB == "postgres":
+if DB in ("postgres", "mysql"):
     DATABASES["jobs2"] = {**DATABASES["default"], "NAME": EXISTING2 or "django_jobs2"}
 else:
     test_file2 = os.path.join(tempfile.gettempdir(), f"django_jobs_test2_{os.getpid()}.sqlite3")

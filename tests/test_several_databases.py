@@ -155,8 +155,13 @@ def test_a_database_without_django_jobs_tables_is_named_at_first_use(spread):
     databases = placing.Databases("several", BOTH)
     with connections["jobs2"].cursor() as cursor:
         cursor.execute(f"ALTER TABLE {Job._meta.db_table} RENAME TO moved_away")
-    with pytest.raises(ImproperlyConfigured, match=r"'jobs2'.*has no django_jobs tables.*migrate --database jobs2"):
-        databases.write(lambda alias: alias, home="jobs2")
+    try:
+        with pytest.raises(ImproperlyConfigured, match=r"'jobs2'.*has no django_jobs tables.*migrate --database jobs2"):
+            databases.write(lambda alias: alias, home="jobs2")
+    finally:
+        # MySQL commits DDL at once: the test's rollback would not bring the table back.
+        with connections["jobs2"].cursor() as cursor:
+            cursor.execute(f"ALTER TABLE moved_away RENAME TO {Job._meta.db_table}")
 
 
 # -- workers ----------------------------------------------------------------------------------------
@@ -232,8 +237,8 @@ def jobs2_unreachable(spread, monkeypatch, tmp_path):
     saved = dict(settings)
     if connections["jobs2"].vendor == "sqlite":
         settings["NAME"] = str(tmp_path / "missing-directory" / "jobs.sqlite3")
-    else:
-        settings["PORT"] = "1"
+    else:  # TCP to a port nothing listens on (HOST may be a socket, whose path ignores PORT)
+        settings["HOST"], settings["PORT"] = "127.0.0.1", "1"
     connections["jobs2"].close()
     monkeypatch.setattr(placing, "FIRST_BACKOFF", 0.2)
 
