@@ -1,7 +1,8 @@
 """
 Settings for the test suite. ``DJANGO_JOBS_TEST_DB`` picks the database:
 ``sqlite`` (default, a file, so worker subprocesses can share it) or
-``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT).
+``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT), or
+``pgbouncer`` (that cluster through PgBouncer in transaction mode, ``scripts/pgbouncer``).
 
 Worker subprocesses started by tests get ``DJANGO_JOBS_DB_NAME``: the test
 database's real name, used as is.
@@ -39,8 +40,33 @@ elif DB == "sqlite":
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL"},
         }
     }
+elif DB == "pgbouncer":
+    # Through the pooler: psycopg must never prepare statements (PgBouncer 1.18 cannot keep them in
+    # transaction mode). "direct" is the same database without the pooler (a LISTEN_DATABASE for the
+    # tests that need one); it mirrors "default", so the test database is created once, through
+    # the pooler (CREATE DATABASE runs in autocommit: PgBouncer passes it on).
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": EXISTING or "django_jobs",
+            "HOST": os.environ.get("DJANGO_JOBS_PGBOUNCERHOST", "127.0.0.1"),
+            "PORT": os.environ.get("DJANGO_JOBS_PGBOUNCERPORT", "6432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "OPTIONS": {"prepare_threshold": None},
+        },
+        "direct": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": EXISTING or "django_jobs",
+            "HOST": os.environ.get("PGHOST", "localhost"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "TEST": {"MIRROR": "default"},
+        },
+    }
 else:
-    raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite or postgres, not {DB!r}")
+    raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite, postgres or pgbouncer, not {DB!r}")
 
 SECRET_KEY = "tests-only"
 USE_TZ = True
@@ -92,6 +118,8 @@ TASKS = {
             "CHILD_MAX_RSS_MB": int(os.environ.get("DJANGO_JOBS_CHILD_MAX_RSS_MB", "1024")),
             "QUEUE_CONCURRENCY": {"reports": 2},
             "METRICS_TOKEN": "metrics-token-for-tests",
+            # Through PgBouncer, the worker keeps no session state: it polls, and leads by a lease row.
+            "POOLED": DB == "pgbouncer",
         },
     },
     "immediate": {"BACKEND": f"{tasks_module}.backends.immediate.ImmediateBackend"},
