@@ -5,8 +5,8 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Self
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 from django.utils.module_loading import import_string
 
 from . import limits
@@ -148,10 +148,10 @@ class Options:
             limits.duration(opts.MAX_WORK_DURATION, name("MAX_WORK_DURATION"))
             if not isinstance(opts.POOLED, bool):
                 raise InvalidJobArguments(f"{name('POOLED')} must be True or False, not {opts.POOLED!r}.")
-            if opts.LISTEN_DATABASE is not None and opts.LISTEN_DATABASE not in settings.DATABASES:
+            if opts.LISTEN_DATABASE is not None and opts.LISTEN_DATABASE not in connections.databases:
                 raise InvalidJobArguments(
                     f"{name('LISTEN_DATABASE')} must be None or an alias of DATABASES "
-                    f"({sorted(settings.DATABASES)}), not {opts.LISTEN_DATABASE!r}."
+                    f"({sorted(connections.databases)}), not {opts.LISTEN_DATABASE!r}."
                 )
             if opts.METRICS_TOKEN is not None and (not isinstance(opts.METRICS_TOKEN, str) or not opts.METRICS_TOKEN):
                 raise InvalidJobArguments(f"{name('METRICS_TOKEN')} must be None or a non-empty string.")

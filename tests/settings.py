@@ -118,8 +118,9 @@ TASKS = {
             "CHILD_MAX_RSS_MB": int(os.environ.get("DJANGO_JOBS_CHILD_MAX_RSS_MB", "1024")),
             "QUEUE_CONCURRENCY": {"reports": 2},
             "METRICS_TOKEN": "metrics-token-for-tests",
-            # Through PgBouncer, the worker keeps no session state: it polls, and leads by a lease row.
-            "POOLED": DB == "pgbouncer",
+            # Through PgBouncer, a worker keeps no session state: it polls, and leads by a lease row.
+            # DJANGO_JOBS_POOLED=1 makes workers on PostgreSQL do so too (tests/test_pooled.py).
+            "POOLED": DB == "pgbouncer" or os.environ.get("DJANGO_JOBS_POOLED") == "1",
         },
     },
     "immediate": {"BACKEND": f"{tasks_module}.backends.immediate.ImmediateBackend"},

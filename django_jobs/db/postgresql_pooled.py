@@ -15,6 +15,7 @@ expires; one that stops gracefully gives it up at once.
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.db import DatabaseError, connections
 
@@ -52,7 +53,8 @@ class LeaseLeadership:
         connection = connections[self.using]
         table = connection.ops.quote_name(LeaderLease._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(sql.format(table=table), {"name": SCHEDULER, "holder": self.worker_id, "lease": self.lease})
+            params: dict[str, Any] = {"name": SCHEDULER, "holder": self.worker_id, "lease": self.lease}
+            cursor.execute(sql.format(table=table), params)
             return cursor.fetchall() if cursor.description else None
 
     def acquire(self):
