@@ -173,7 +173,8 @@ class Options:
     def sessions(self) -> "Sessions":
         """
         POOLED and LISTEN_DATABASE, for the database layer. Where no session lock holds scheduler
-        leadership, the leader's lease lasts WORKER_DEAD_AFTER, and at least five scheduler ticks.
+        leadership, the leader's lease lasts WORKER_DEAD_AFTER, and at least five scheduler ticks: an
+        idle worker ticks at most every SCHEDULER_INTERVAL, and at least every POLL_INTERVAL.
         """
         from .db.sessions import Sessions
 
@@ -183,6 +184,7 @@ class Options:
             leader_lease=max(
                 limits.delay(self.WORKER_DEAD_AFTER, "WORKER_DEAD_AFTER"),
                 5 * limits.delay(self.SCHEDULER_INTERVAL, "SCHEDULER_INTERVAL"),
+                5 * limits.delay(self.POLL_INTERVAL, "POLL_INTERVAL"),
             ),
         )
 

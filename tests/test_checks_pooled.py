@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from django_jobs.checks import LISTEN_ELSEWHERE, POOLED_PREPARES, SESSIONS_DISAGREE, check_pooled_options
 from django_jobs.conf import Options
+from django_jobs.db.sessions import Sessions
 
 BACKEND = "django_jobs.backend.DatabaseBackend"
 
@@ -91,3 +92,27 @@ def test_an_unknown_listen_database_is_refused():
 def test_pooled_must_be_a_boolean():
     with pytest.raises(ImproperlyConfigured, match=r"\['POOLED'\] must be True or False, not 'yes'"):
         Options.from_dict("default", {"POOLED": "yes"})
+
+
+# -- what the options mean --------------------------------------------------------------------------------
+
+
+def test_a_pooled_database_keeps_no_session_state():
+    assert Sessions(pooled=True).database("default") is None
+
+
+def test_a_listen_database_keeps_the_session_state_behind_a_pooler():
+    assert Sessions(pooled=True, listen_database="direct").database("default") == "direct"
+
+
+def test_without_a_pooler_the_job_database_keeps_it():
+    assert Sessions().database("default") == "default"
+
+
+def test_the_leaders_lease_outlasts_the_workers_death_delay():
+    assert Options.from_dict("default", {"POOLED": True, "WORKER_DEAD_AFTER": 7}).sessions.leader_lease == 7
+
+
+def test_a_slow_poll_lengthens_the_leaders_lease():
+    """An idle worker ticks once per poll: a lease shorter than that would pass to another at every poll."""
+    assert Options.from_dict("default", {"POOLED": True, "POLL_INTERVAL": 10}).sessions.leader_lease == 50

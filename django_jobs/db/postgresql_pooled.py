@@ -10,7 +10,10 @@ The lease: the leader pushes ``expires_at`` forward at every scheduler tick,
 in one guarded statement that succeeds only for the holder, or for anyone
 once the lease has expired. PostgreSQL locks the row for the statement, so
 two workers never both hold it. A leader that dies leads until its lease
-expires; one that stops gracefully gives it up at once.
+expires; one that stops gracefully gives it up at once. A leader stalled
+past its lease (a long pruning pass) learns at its next tick that it lost;
+meanwhile its successor may start its duties too, each of which is a guarded
+statement, as they are when a session lock's connection drops mid-pass.
 """
 
 import logging
