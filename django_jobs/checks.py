@@ -24,6 +24,7 @@ SQLITE_TRANSACTION_MODE = "django_jobs.W002"
 POOLED_PREPARES = "django_jobs.W003"  # POOLED, and psycopg may prepare statements
 LISTEN_ELSEWHERE = "django_jobs.W004"  # LISTEN_DATABASE is another database, or not PostgreSQL
 SESSIONS_DISAGREE = "django_jobs.W005"  # backends sharing a database keep session state differently
+POOLED_CURSORS = "django_jobs.W006"  # POOLED, and Django may hold a server-side cursor across transactions
 
 #: Seconds a SQLite connection should wait for the write lock, at least.
 MIN_SQLITE_TIMEOUT = 5
@@ -120,7 +121,8 @@ def _reach(settings_dict):
 def check_pooled_options(app_configs=None, **kwargs):
     """
     Behind a transaction pooler (``OPTIONS['POOLED']``): psycopg must not
-    prepare statements (PgBouncer 1.18 cannot keep them in transaction mode);
+    prepare statements (PgBouncer 1.18 cannot keep them in transaction mode),
+    nor Django hold server-side cursors across transactions;
     ``LISTEN_DATABASE`` must be PostgreSQL and the same database, or workers
     hear no NOTIFY and see no one's liveness lock; and every backend whose jobs
     share a database must agree, or one worker leads by a lock and another by a
@@ -149,6 +151,17 @@ def check_pooled_options(app_configs=None, **kwargs):
                     "(Django then never prepares). See docs/production.md.",
                     obj=alias,
                     id=POOLED_PREPARES,
+                )
+            )
+        if options.POOLED and not settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+            warnings.append(
+                checks.Warning(
+                    f"{name}['POOLED'] is True, and DATABASES[{database!r}] lets Django open server-side "
+                    "cursors (QuerySet.iterator()) that outlive a transaction: through PgBouncer in "
+                    "transaction mode their next fetch may reach another server connection.",
+                    hint=f"Set DATABASES[{database!r}]['DISABLE_SERVER_SIDE_CURSORS'] = True. See docs/production.md.",
+                    obj=alias,
+                    id=POOLED_CURSORS,
                 )
             )
         listen = options.LISTEN_DATABASE

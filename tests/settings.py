@@ -42,9 +42,11 @@ elif DB == "sqlite":
     }
 elif DB == "pgbouncer":
     # Through the pooler: psycopg must never prepare statements (PgBouncer 1.18 cannot keep them in
-    # transaction mode). "direct" is the same database without the pooler (a LISTEN_DATABASE for the
-    # tests that need one); it mirrors "default", so the test database is created once, through
-    # the pooler (CREATE DATABASE runs in autocommit: PgBouncer passes it on).
+    # transaction mode), nor Django keep a server-side cursor past a transaction. "direct" is the
+    # same database without the pooler (a LISTEN_DATABASE for the tests that need one); it mirrors
+    # "default", so the test database is created once, through the pooler (CREATE DATABASE runs in
+    # autocommit: PgBouncer passes it on). tests/conftest.py ends the pooler's server connections
+    # before the test database is dropped.
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -54,6 +56,7 @@ elif DB == "pgbouncer":
             "USER": os.environ.get("PGUSER", "postgres"),
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
             "OPTIONS": {"prepare_threshold": None},
+            "DISABLE_SERVER_SIDE_CURSORS": True,
         },
         "direct": {
             "ENGINE": "django.db.backends.postgresql",
@@ -121,6 +124,8 @@ TASKS = {
             # Through PgBouncer, a worker keeps no session state: it polls, and leads by a lease row.
             # DJANGO_JOBS_POOLED=1 makes workers on PostgreSQL do so too (tests/test_pooled.py).
             "POOLED": DB == "pgbouncer" or os.environ.get("DJANGO_JOBS_POOLED") == "1",
+            # DJANGO_JOBS_LISTEN_DATABASE=direct (pgbouncer only): LISTEN and session locks bypass the pooler.
+            "LISTEN_DATABASE": os.environ.get("DJANGO_JOBS_LISTEN_DATABASE"),
         },
     },
     "immediate": {"BACKEND": f"{tasks_module}.backends.immediate.ImmediateBackend"},

@@ -7,15 +7,28 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.test import override_settings
 
-from django_jobs.checks import LISTEN_ELSEWHERE, POOLED_PREPARES, SESSIONS_DISAGREE, check_pooled_options
+from django_jobs.checks import (
+    LISTEN_ELSEWHERE,
+    POOLED_CURSORS,
+    POOLED_PREPARES,
+    SESSIONS_DISAGREE,
+    check_pooled_options,
+)
 from django_jobs.conf import Options
 from django_jobs.db.sessions import Sessions
 
 BACKEND = "django_jobs.backend.DatabaseBackend"
 
 
-def postgres(name, port, **options):
-    return {"ENGINE": "django.db.backends.postgresql", "NAME": name, "HOST": "db", "PORT": port, "OPTIONS": options}
+def postgres(name, port, cursors=False, **options):
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "HOST": "db",
+        "PORT": port,
+        "OPTIONS": options,
+        "DISABLE_SERVER_SIDE_CURSORS": not cursors,
+    }
 
 
 @pytest.fixture
@@ -54,6 +67,16 @@ def test_a_pooled_database_that_prepares_statements_is_warned_about(databases):
 def test_server_side_binding_behind_a_pooler_is_warned_about(databases):
     databases(pooled=postgres("jobs", 6432, server_side_binding=True))
     assert warned(default={"DATABASE": "pooled", "POOLED": True}) == [POOLED_PREPARES]
+
+
+def test_server_side_cursors_behind_a_pooler_are_warned_about(databases):
+    databases(pooled=postgres("jobs", 6432, cursors=True))
+    assert warned(default={"DATABASE": "pooled", "POOLED": True}) == [POOLED_CURSORS]
+
+
+def test_server_side_cursors_without_a_pooler_are_left_alone(databases):
+    databases(direct=postgres("jobs", 5432, cursors=True))
+    assert warned(default={"DATABASE": "direct"}) == []
 
 
 def test_prepared_statements_without_a_pooler_are_left_alone(databases):

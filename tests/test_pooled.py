@@ -10,10 +10,11 @@ import signal
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 import django_jobs
 from django_jobs.db import get_ops
+from django_jobs.db.postgresql_sessions import LEADER_LOCK_KEY, WORKER_LOCK_SPACE
 from django_jobs.db.sessions import Sessions
 from django_jobs.models import Job, LeaderLease
 from django_jobs.states import JobState, RunOutcome
@@ -145,3 +146,12 @@ def test_a_worker_without_pooling_holds_its_liveness_lock(workers):
     if os.environ.get("DJANGO_JOBS_TEST_DB") == "pgbouncer":
         pytest.skip("through PgBouncer every worker is POOLED (tests/settings.py)")
     wait_until(lambda: advisory_locks() != [], message="the worker's session locks")
+
+
+@pytest.mark.skipif("direct" not in connections, reason="needs a direct alias beside a pooled one (pgbouncer)")
+def test_a_pooled_worker_with_a_listen_database_holds_its_locks_there(workers):
+    workers.start(env={**POOLED, "DJANGO_JOBS_LISTEN_DATABASE": "direct"})
+    result = jobs.add.enqueue(2, 2)
+    wait_until(lambda: Job.objects.get(pk=result.id).state == JobState.SUCCEEDED, message="the job to run")
+    held = {(classid, objsubid) for classid, _objid, objsubid, _pid in advisory_locks()}
+    assert held == {(WORKER_LOCK_SPACE, 2), (LEADER_LOCK_KEY >> 32, 1)}  # its liveness lock; the leader's
