@@ -122,11 +122,13 @@ if connection.settings_dict.get("PORT") == os.environ.get("DJANGO_JOBS_PGBOUNCER
     # database is created (dropping the one a killed run left) and before it is dropped.
 
     TEST_DATABASE = connection.creation._get_test_db_name()
+    #: Read now: a test may change the connection settings, and teardown comes after them all.
+    DIRECT_SETTINGS = dict(connections.databases["direct"])
 
     def end_pooled_sessions():
         import psycopg
 
-        settings = connections["direct"].settings_dict
+        settings = DIRECT_SETTINGS
         with psycopg.connect(
             host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname="postgres", autocommit=True
         ) as conn:
