@@ -3,13 +3,17 @@
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 from django.utils.module_loading import import_string
 
 from . import limits
 from .exceptions import InvalidJobArguments
+
+if TYPE_CHECKING:
+    from .db.sessions import Sessions
 
 #: Most jobs one worker process runs at once (OPTIONS['CONCURRENCY'],
 #: ``runworker --concurrency``). Each slot is a thread, or a child process,
@@ -65,6 +69,12 @@ class Options:
     DATABASE: str | None = None
     #: Several database aliases to spread the jobs over (instead of DATABASE): docs/several-databases.md.
     DATABASES: list[str] | None = None
+    #: The jobs' database is reached through a transaction pooler (PgBouncer's ``pool_mode =
+    #: transaction``): workers keep no session state on it (docs/production.md, "Behind PgBouncer").
+    POOLED: bool = False
+    #: A database alias connected directly (no transaction pooler) to the jobs' PostgreSQL database,
+    #: used only for LISTEN and the session advisory locks (None: the jobs' database, unless POOLED).
+    LISTEN_DATABASE: str | None = None
     #: Attempts a job gets unless its task says otherwise.
     MAX_ATTEMPTS: int = 1
     #: ``backoff(exception, task_result) -> seconds | None``, or its dotted path.
@@ -166,6 +176,13 @@ class Options:
             limits.duration(opts.KEEP_FINISHED_FOR, name("KEEP_FINISHED_FOR"))
             limits.duration(opts.WORKERS_KEEP_FOR, name("WORKERS_KEEP_FOR"))
             limits.duration(opts.MAX_WORK_DURATION, name("MAX_WORK_DURATION"))
+            if not isinstance(opts.POOLED, bool):
+                raise InvalidJobArguments(f"{name('POOLED')} must be True or False, not {opts.POOLED!r}.")
+            if opts.LISTEN_DATABASE is not None and opts.LISTEN_DATABASE not in connections.databases:
+                raise InvalidJobArguments(
+                    f"{name('LISTEN_DATABASE')} must be None or an alias of DATABASES "
+                    f"({sorted(connections.databases)}), not {opts.LISTEN_DATABASE!r}."
+                )
             if opts.METRICS_TOKEN is not None and (not isinstance(opts.METRICS_TOKEN, str) or not opts.METRICS_TOKEN):
                 raise InvalidJobArguments(f"{name('METRICS_TOKEN')} must be None or a non-empty string.")
         except InvalidJobArguments as e:
@@ -188,6 +205,25 @@ class Options:
     def workers_keep_for(self) -> timedelta | None:
         """WORKERS_KEEP_FOR as a timedelta (None: forever)."""
         return limits.duration(self.WORKERS_KEEP_FOR, "WORKERS_KEEP_FOR")
+
+    @property
+    def sessions(self) -> "Sessions":
+        """
+        POOLED and LISTEN_DATABASE, for the database layer. Where no session lock holds scheduler
+        leadership, the leader's lease lasts WORKER_DEAD_AFTER, and at least five scheduler ticks: an
+        idle worker ticks at most every SCHEDULER_INTERVAL, and at least every POLL_INTERVAL.
+        """
+        from .db.sessions import Sessions
+
+        return Sessions(
+            pooled=self.POOLED,
+            listen_database=self.LISTEN_DATABASE,
+            leader_lease=max(
+                limits.delay(self.WORKER_DEAD_AFTER, "WORKER_DEAD_AFTER"),
+                5 * limits.delay(self.SCHEDULER_INTERVAL, "SCHEDULER_INTERVAL"),
+                5 * limits.delay(self.POLL_INTERVAL, "POLL_INTERVAL"),
+            ),
+        )
 
     @property
     def lease(self) -> timedelta:

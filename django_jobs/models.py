@@ -400,6 +400,26 @@ class Schedule(models.Model):
         return self.name
 
 
+class LeaderLease(models.Model):
+    """
+    Scheduler leadership behind a transaction pooler (``OPTIONS['POOLED']``),
+    where a session advisory lock cannot be held: the leader is the worker
+    named here until ``expires_at``, which it pushes forward at every scheduler
+    tick with one guarded statement. Another worker takes the row only once
+    the lease has expired (its holder died or stopped).
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    holder = models.CharField(max_length=100)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("leader lease")
+
+    def __str__(self):
+        return f"{self.name}: {self.holder} until {self.expires_at.isoformat()}"
+
+
 class WorkerState(models.TextChoices):
     RUNNING = "running", _("Running")
     STOPPING = "stopping", _("Stopping")

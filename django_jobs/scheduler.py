@@ -21,7 +21,7 @@ class Scheduler:
         self.using = using
         self.options = options
         self.worker_id = worker_id
-        self.leadership = get_ops(using).leadership(worker_id)
+        self.leadership = get_ops(using, options.sessions).leadership(worker_id)
         self.next_tick = 0.0
         self.next_prune = 0.0
         self.leading = False

@@ -146,7 +146,7 @@ class Worker:
         logcapture.install()
         logcapture.capture_print()
         self.register(wait=True)
-        listener = get_ops(self.using).listener(self.stopping, worker_pk=self.registry_pk)
+        listener = get_ops(self.using, self.options.sessions).listener(self.stopping, worker_pk=self.registry_pk)
         heartbeat = Heartbeat(self)
         flusher = None
         if not self.inline:

@@ -6,11 +6,15 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from django_jobs.compat import task_backends
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: A connection to the test database that keeps its session (LISTEN, session locks): behind
+#: PgBouncer in transaction mode (DJANGO_JOBS_TEST_DB=pgbouncer), "default" does not, "direct" does.
+DIRECT = "direct" if "direct" in connections.databases else "default"
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +38,8 @@ def worker_env():
         DJANGO_SETTINGS_MODULE="tests.settings",
         PYTHONPATH=str(ROOT),
         DJANGO_JOBS_DB_NAME=str(connection.settings_dict["NAME"]),
+        # The second database too: Django's MySQL checks connect to every database at start-up.
+        DJANGO_JOBS_DB2_NAME=str(connections["jobs2"].settings_dict["NAME"]),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -110,3 +116,34 @@ def drain(rounds=1, **kwargs):
         if i:
             time.sleep(0.1)
         Worker(using=backend.database, options=backend.job_options, burst=True, **kwargs).run()
+
+
+if connection.settings_dict.get("PORT") == os.environ.get("DJANGO_JOBS_PGBOUNCERPORT"):
+    # Behind PgBouncer (DJANGO_JOBS_TEST_DB=pgbouncer) the pooler keeps its server connections to the
+    # test database open, and PostgreSQL refuses to drop a database in use: end them before the test
+    # database is created (dropping the one a killed run left) and before it is dropped.
+
+    TEST_DATABASE = connection.creation._get_test_db_name()
+    #: Read now: a test may change the connection settings, and teardown comes after them all.
+    DIRECT_SETTINGS = dict(connections.databases["direct"])
+
+    def end_pooled_sessions():
+        import psycopg
+
+        settings = DIRECT_SETTINGS
+        with psycopg.connect(
+            host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [TEST_DATABASE],
+            )
+
+    @pytest.fixture(scope="session")
+    def django_db_modify_db_settings(django_db_modify_db_settings):
+        end_pooled_sessions()
+
+    @pytest.fixture(scope="session")
+    def django_db_setup(django_db_setup):
+        yield
+        end_pooled_sessions()

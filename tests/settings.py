@@ -1,8 +1,9 @@
 """
 Settings for the test suite. ``DJANGO_JOBS_TEST_DB`` picks the database:
 ``sqlite`` (default, a file, so worker subprocesses can share it) or
-``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT) or
-``mysql`` (the private MariaDB server ``scripts/mariadb`` starts; DJANGO_JOBS_MYSQL_SOCKET).
+``postgres`` (the private cluster ``scripts/pgcluster`` starts; PGHOST/PGPORT),
+``mysql`` (the private MariaDB server ``scripts/mariadb`` starts; DJANGO_JOBS_MYSQL_SOCKET) or
+``pgbouncer`` (that PostgreSQL cluster through PgBouncer in transaction mode, ``scripts/pgbouncer``).
 
 Worker subprocesses started by tests get ``DJANGO_JOBS_DB_NAME``: the test
 database's real name, used as is (``DJANGO_JOBS_DB2_NAME``: that of ``jobs2``).
@@ -65,12 +66,40 @@ elif DB == "mysql":
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
     }
+elif DB == "pgbouncer":
+    # Through the pooler: psycopg must never prepare statements (PgBouncer 1.18 cannot keep them in
+    # transaction mode), nor Django keep a server-side cursor past a transaction. "direct" is the
+    # same database without the pooler (a LISTEN_DATABASE for the tests that need one); it mirrors
+    # "default", so the test database is created once, through the pooler (CREATE DATABASE runs in
+    # autocommit: PgBouncer passes it on). tests/conftest.py ends the pooler's server connections
+    # before the test database is dropped.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": EXISTING or "django_jobs",
+            "HOST": os.environ.get("DJANGO_JOBS_PGBOUNCERHOST", "127.0.0.1"),
+            "PORT": os.environ.get("DJANGO_JOBS_PGBOUNCERPORT", "6432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "OPTIONS": {"prepare_threshold": None},
+            "DISABLE_SERVER_SIDE_CURSORS": True,
+        },
+        "direct": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": EXISTING or "django_jobs",
+            "HOST": os.environ.get("PGHOST", "localhost"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "TEST": {"MIRROR": "default"},
+        },
+    }
 else:
-    raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite, postgres or mysql, not {DB!r}")
+    raise RuntimeError(f"DJANGO_JOBS_TEST_DB must be sqlite, postgres, mysql or pgbouncer, not {DB!r}")
 
 # The second database of the "several" backend: another database of the same server, or another file.
 EXISTING2 = os.environ.get("DJANGO_JOBS_DB2_NAME")
-if DB in ("postgres", "mysql"):
+if DB in ("postgres", "mysql", "pgbouncer"):
     DATABASES["jobs2"] = {**DATABASES["default"], "NAME": EXISTING2 or "django_jobs2"}
 else:
     test_file2 = os.path.join(tempfile.gettempdir(), f"django_jobs_test2_{os.getpid()}.sqlite3")
@@ -127,6 +156,11 @@ TASKS = {
             "CHILD_MAX_RSS_MB": int(os.environ.get("DJANGO_JOBS_CHILD_MAX_RSS_MB", "1024")),
             "QUEUE_CONCURRENCY": {"reports": 2},
             "METRICS_TOKEN": "metrics-token-for-tests",
+            # Through PgBouncer, a worker keeps no session state: it polls, and leads by a lease row.
+            # DJANGO_JOBS_POOLED=1 makes workers on PostgreSQL do so too (tests/test_pooled.py).
+            "POOLED": DB == "pgbouncer" or os.environ.get("DJANGO_JOBS_POOLED") == "1",
+            # DJANGO_JOBS_LISTEN_DATABASE=direct (pgbouncer only): LISTEN and session locks bypass the pooler.
+            "LISTEN_DATABASE": os.environ.get("DJANGO_JOBS_LISTEN_DATABASE"),
         },
     },
     "immediate": {"BACKEND": f"{tasks_module}.backends.immediate.ImmediateBackend"},

@@ -41,6 +41,16 @@ def enqueue_load(total):
         django_jobs.enqueue_many(calls[start : start + 500])
 
 
+def database_answers():
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except OperationalError:
+        connections.close_all()
+        return False
+
+
 def check_final_state(total, kills=0, restarts=0):
     """Every job ended as its function warrants; print the summary the issue asks for."""
     states = dict(Job.objects.values_list("state").annotate(n=Count("id")))
@@ -185,6 +195,8 @@ def test_postgresql_restarts_lose_nothing(workers, defaults):
     assert outage.wait(60) == 0
     restarts += 1
     connections.close_all()
+    # Through PgBouncer, a client may be refused for a moment after the server is back (its login retry).
+    wait_until(database_answers, timeout=30, message="the database to answer again")
     try:
         wait_until(
             lambda: not Job.objects.exclude(state=JobState.SUCCEEDED).exists(), timeout=TIMEOUT, message="the drain"

@@ -18,7 +18,7 @@ from django_jobs.queue import functions
 from django_jobs.reconnect import Reconnect
 from django_jobs.slots import Slots
 from django_jobs.states import JobState
-from tests.conftest import drain, wait_until
+from tests.conftest import DIRECT, drain, wait_until
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,6 +137,7 @@ def test_multi_row_updates_on_postgresql_lock_their_rows_in_id_order(statement):
 
 
 @pytest.mark.skipif(connection.vendor == "sqlite", reason="terminates a database server's session")
+@pytest.mark.django_db(transaction=True, databases={"default", DIRECT})
 def test_a_report_survives_its_connection_being_dropped():
     """The server drops the worker's connection (a restart, pg_terminate_backend, KILL): the outcome is recorded."""
     from django_jobs.report import AttemptReport
@@ -151,7 +152,8 @@ def test_a_report_survives_its_connection_being_dropped():
     with connection.cursor() as cursor:
         cursor.execute("SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    other = connections.create_connection("default")
+    # Not through a transaction pooler: it could hand this statement the very session it terminates.
+    other = connections.create_connection(DIRECT)
     try:
         with other.cursor() as cursor:
             cursor.execute("KILL CONNECTION %s" if mysql else "SELECT pg_terminate_backend(%s)", [pid])

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_jobs import queue
 from django_jobs.models import Job, JobRun, Worker, WorkerState
 from django_jobs.states import JobState, RunOutcome
-from tests.conftest import wait_until
+from tests.conftest import DIRECT, wait_until
 from tests.factories import JobFactory
 from tests.testapp import jobs
 from tests.testapp.models import Execution
@@ -154,6 +154,7 @@ def test_a_quiet_worker_whose_process_runs_on_this_host_is_alive():
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="session locks are PostgreSQL's")
+@pytest.mark.django_db(databases={"default", DIRECT})
 def test_a_quiet_worker_still_holding_its_session_lock_is_alive():
     from django_jobs.db.postgresql import WORKER_LOCK_SPACE
 
@@ -161,7 +162,7 @@ def test_a_quiet_worker_still_holding_its_session_lock_is_alive():
     JobFactory()
     claim("w1")
     go_quiet("w1")
-    other = connections.create_connection("default")
+    other = connections.create_connection(DIRECT)  # through a transaction pooler, the lock would outlive it
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s, %s)", [WORKER_LOCK_SPACE, pk])

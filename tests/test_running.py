@@ -13,7 +13,7 @@ from django_jobs.db import get_ops
 from django_jobs.exceptions import InvalidJobType
 from django_jobs.models import Job, JobLog, JobRun
 from django_jobs.states import JobState, RunOutcome
-from tests.conftest import drain, wait_until
+from tests.conftest import DIRECT, drain, wait_until
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,8 +108,8 @@ def test_exponential_backoff_grows_with_jitter():
     assert exponential(None, Result(40)) <= 3600
 
 
-def test_only_one_scheduler_leader():
-    ops = get_ops("default")
+def test_only_one_scheduler_leader(backend):
+    ops = get_ops("default", backend.job_options.sessions)
     first, second = ops.leadership("a"), ops.leadership("b")
     try:
         # A worker of an earlier test may still be letting go of its lock.
@@ -126,10 +126,11 @@ def test_only_one_scheduler_leader():
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
+@pytest.mark.django_db(transaction=True, databases={"default", DIRECT})
 def test_notify_is_sent_only_when_the_enqueue_commits():
     from django.db import connections, transaction
 
-    listener = connections.create_connection("default")
+    listener = connections.create_connection(DIRECT)  # through a transaction pooler, LISTEN hears nothing
     listener.ensure_connection()
     listener.connection.execute("LISTEN django_jobs")
     try:

@@ -6,10 +6,14 @@ from django.db import connections
 
 if TYPE_CHECKING:
     from .base import DatabaseOps
+    from .sessions import Sessions
 
 
-def get_ops(using):
-    """The DatabaseOps for database alias ``using``."""
+def get_ops(using, sessions: "Sessions | None" = None):
+    """
+    The DatabaseOps for database alias ``using``. ``sessions``: where its
+    workers may keep session state (a backend's POOLED and LISTEN_DATABASE).
+    """
     vendor = connections[using].vendor
     ops_class: type[DatabaseOps]
     if vendor == "postgresql":
@@ -24,4 +28,7 @@ def get_ops(using):
         raise ImproperlyConfigured(
             f"django_jobs supports PostgreSQL, SQLite and MariaDB/MySQL; database {using!r} is {vendor}."
         )
-    return ops_class(using)
+    ops = ops_class(using)
+    if sessions is not None:
+        ops.sessions = sessions
+    return ops

@@ -22,6 +22,8 @@ from string import Template
 
 from django.db import connections
 
+from .sessions import Sessions
+
 
 @dataclass(slots=True)
 class ClaimedJob:
@@ -111,6 +113,8 @@ CLAIM_COLUMNS = (
 
 class DatabaseOps:
     vendor: str | None = None
+    #: Where workers may keep session state (``db.sessions``): by default, on the job database.
+    sessions = Sessions()
 
     def __init__(self, using):
         self.using = using

@@ -19,6 +19,10 @@ on a dedicated connection and fall back to polling every POLL_INTERVAL.
 Leadership: the scheduler leader holds a session-level advisory lock on its
 own connection; if the process dies, PostgreSQL drops the connection and the
 lock, and another worker takes it on its next try.
+
+Behind a transaction pooler (``OPTIONS['POOLED']``) without a direct
+``LISTEN_DATABASE``, none of this session state is kept: workers poll, and
+leadership is a lease row (``postgresql_pooled``).
 """
 
 import logging
@@ -29,7 +33,8 @@ from django.db.models import Q
 
 from ..transitions import CLAIM, COMPLETE
 from . import postgresql_rates, rates
-from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, declared
+from .base import CLAIM_COLUMNS, KILL_MARGIN, DatabaseOps, PollingListener, declared
+from .postgresql_pooled import LeaseLeadership
 from .postgresql_sessions import CANCEL_CHANNEL, WORKER_LOCK_SPACE, AdvisoryLockLeadership, PostgreSQLListener
 
 logger = logging.getLogger("django_jobs.worker")
@@ -344,10 +349,20 @@ class PostgreSQLOps(DatabaseOps):
             return cursor.fetchone()[0]
 
     def listener(self, stop_event, worker_pk=None):
-        return PostgreSQLListener(self.using, stop_event, worker_pk)
+        """LISTEN on a connection of its own (to ``sessions.database``); behind a pooler without one, poll."""
+        direct = self.sessions.database(self.using)
+        if direct is None:
+            return PollingListener(stop_event)
+        return PostgreSQLListener(direct, stop_event, worker_pk)
 
     def workers_alive(self, workers):
-        """The workers whose session lock is held: their connection, so their process, lives."""
+        """
+        The workers whose session lock is held: their connection, so their
+        process, lives. pg_locks shows every session's locks, whichever
+        connection asks (a pooled one too); a worker that keeps no session
+        state (POOLED, no LISTEN_DATABASE) holds none, and its heartbeat
+        alone says whether it lives.
+        """
         if not workers:
             return set()
         keys = {pk & 0x7FFFFFFF: pk for pk, _host, _pid in workers}
@@ -356,7 +371,10 @@ class PostgreSQLOps(DatabaseOps):
             return {keys[objid] for (objid,) in cursor.fetchall()}
 
     def leadership(self, worker_id):
-        return AdvisoryLockLeadership(self.using)
+        direct = self.sessions.database(self.using)
+        if direct is None:
+            return LeaseLeadership(self.using, worker_id, self.sessions.leader_lease)
+        return AdvisoryLockLeadership(direct)
 
     def estimated_rows(self, queryset):
         import json
