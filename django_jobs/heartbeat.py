@@ -29,6 +29,11 @@ class Heartbeat:
     def start(self):
         self.thread.start()
 
+    def join(self, timeout=10.0):
+        """Wait for the thread (once the worker has stopped) to end and close its connection."""
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
     def _loop(self):
         try:
             while not self.worker.stopped.wait(self.interval):

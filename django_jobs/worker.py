@@ -182,6 +182,7 @@ class Worker:
             listener.close()
             self.scheduler.close()
             self._sign_off()
+            heartbeat.join()  # its connection is closed when run() returns, not a moment later
         logger.info("Worker %s stopped.", self.worker_id)
         return 0
 

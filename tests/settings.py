@@ -169,6 +169,7 @@ TASKS = {
         "QUEUES": ["default"],
         "OPTIONS": {
             "DATABASES": ["default", "jobs2"],
+            "POOLED": DB == "pgbouncer",
             "POLL_INTERVAL": 0.1,
             "SCHEDULER_INTERVAL": 0.2,
             "GRACE_PERIOD": 5,

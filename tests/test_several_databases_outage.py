@@ -5,7 +5,7 @@ takes up the first again when it is back.
 """
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections
 
 from django_jobs.compat import task_backends
 from django_jobs.models import Job
@@ -38,6 +38,16 @@ def spread_over(results):
     return {alias: [r.id.split(":")[0] for r in results].count(alias) for alias in BOTH}
 
 
+def answers(alias):
+    connections[alias].close()
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except OperationalError:
+        return False
+    return True
+
+
 def succeeded(backend, results):
     return all(backend.get_result(r.id).status.name == "SUCCESSFUL" for r in results)
 
@@ -62,6 +72,7 @@ def test_jobs_go_on_into_one_database_while_the_other_is_down_and_none_is_lost(w
     wait_until(lambda: succeeded(backend, during), message="the worker draining default while jobs2 is down")
 
     allow_connections(jobs2, True)
+    wait_until(lambda: answers("jobs2"), message="jobs2 answering again")  # through PgBouncer, not at once
     key = next(f"k{i}" for i in range(1000) if backend.placement.home_of(f"uniqkey:k{i}") == "jobs2")
     after = several.add.using(uniqkey=key).enqueue(1, 3)
     wait_until(lambda: succeeded(backend, [after]), message="the worker taking up jobs2 again")
