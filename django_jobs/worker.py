@@ -153,6 +153,7 @@ class Worker:
             heartbeat.start()
             flusher = None if self.processes else LogFlusher(self.runner, using=self.using).start()  # children flush
             self._start_threads(self.concurrency)
+        empty_claims = 0
         try:
             while not self.stopping.is_set():
                 self.scheduler.tick()
@@ -165,7 +166,14 @@ class Worker:
                     heartbeat.tick()
                 idle = not claimed and not self.slots.busy and not self.reporter.has_pending()
                 if self.burst and idle and self.rate_wake is None:  # rate-limited jobs waiting are due work too
-                    break
+                    # A claim skips due jobs another transaction holds locked for a moment (SKIP
+                    # LOCKED): look once more before deciding that nothing is left.
+                    empty_claims += 1
+                    if empty_claims > 1:
+                        break
+                    self.stopping.wait(BUSY_WAIT)
+                    continue
+                empty_claims = 0
                 if free > 0 and len(claimed) == free:
                     continue  # there may be more: fill the freed slots first
                 if self.slots.busy:
