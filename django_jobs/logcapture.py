@@ -121,7 +121,35 @@ def install(level=logging.INFO):
         for handler in inheriting - explicit:
             if handler.level < root.level:
                 handler.setLevel(root.level)
+        for handler in explicit:
+            # It also serves loggers with levels of their own: its level must stay, so
+            # a filter drops the records only the lower root level lets through.
+            for old in [f for f in handler.filters if isinstance(f, AsBefore)]:
+                handler.removeFilter(old)
+            handler.addFilter(AsBefore(root.level))
         root.setLevel(level)
+
+
+class AsBefore(logging.Filter):
+    """
+    Passes a record only if the logging configuration before ``install()``
+    would have created it: its logger's own level, or its nearest ancestor's
+    with one, else the root's old level.
+    """
+
+    def __init__(self, root_level):
+        super().__init__()
+        self.root_level = root_level
+
+    def filter(self, record):
+        logger = logging.Logger.manager.loggerDict.get(record.name)
+        if isinstance(logger, logging.Logger):
+            for current in _chain(logger):
+                if current.parent is None:  # the root, whose level install() lowered
+                    break
+                if current.level:
+                    return record.levelno >= current.level
+        return record.levelno >= self.root_level
 
 
 def _chain(logger):

@@ -109,6 +109,37 @@ def test_capturing_info_records_does_not_change_what_a_sites_handler_receives(si
     assert handler.messages == []
 
 
+@pytest.fixture
+def shared_handler():
+    """
+    A handler on the root (WARNING) that also serves a logger with a level of
+    its own (INFO), as Django's ``django`` logger does through the root's handlers.
+    """
+    root, own, handler = logging.getLogger(), logging.getLogger("tests.own_level"), ListHandler()
+    old_level, old_own = root.level, own.level
+    root.setLevel(logging.WARNING)
+    own.setLevel(logging.INFO)
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+    own.setLevel(old_own)
+
+
+def test_capturing_info_records_does_not_add_info_records_to_a_shared_handler(shared_handler):
+    drain()  # lowers the root level to INFO
+    shared_handler.messages.clear()  # the worker's own lines (the django_jobs logger has a level here)
+    logging.getLogger("tests.inheriting").info("not for this handler")
+    assert shared_handler.messages == []
+
+
+def test_a_shared_handler_still_receives_the_info_records_of_a_logger_at_info(shared_handler):
+    drain()
+    shared_handler.messages.clear()
+    logging.getLogger("tests.own_level.child").info("for this handler")
+    assert shared_handler.messages == ["for this handler"]
+
+
 def test_a_print_from_a_thread_the_job_hands_work_to_is_captured():
     result = obs_jobs.prints_from_to_thread.enqueue()
     drain()
