@@ -223,6 +223,15 @@ def test_a_batched_completion_releases_dependents_in_its_transaction():
     assert state(b) == JobState.READY
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's completion says which jobs are depended on")
+def test_a_batched_completion_of_jobs_nobody_waits_for_looks_for_no_dependents():
+    jobs.add.enqueue(1, 2)
+    (claimed,) = queue.claim(worker_id="w1", queues=None, limit=1, lease=LEASE, using="default")
+    with CaptureQueriesContext(connection) as captured:
+        queue.complete_and_claim([(claimed, 3)], worker_id="w1", limit=0, using="default")
+    assert [q["sql"] for q in captured if "django_jobs_dependency" in q["sql"] and "UPDATE" not in q["sql"]] == []
+
+
 def test_a_batch_completing_two_dependencies_of_one_job_releases_it():
     a, b = jobs.add.enqueue(1, 2), jobs.add.enqueue(1, 2)
     c = jobs.add.using(depends_on=[a, b]).enqueue(1, 2)

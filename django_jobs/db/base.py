@@ -238,7 +238,8 @@ class DatabaseOps:
         value)`` pairs. Each job moves to succeeded, and its run with it, only
         while this attempt holds it (state running, same attempt, same
         worker): the guard of ``queue.complete``, for a batch at once. Runs in
-        the caller's transaction. Returns the ids recorded.
+        the caller's transaction. Returns the ids recorded, each mapped to
+        whether another job depends on it (None: not known; the caller looks).
         """
         raise NotImplementedError
 

@@ -307,7 +307,7 @@ class MySQLOps(DatabaseOps):
             cursor.execute(RECORDABLE.format(ids=ids, pairs=pairs, **tables), [*done, *pair_values, worker_id])
             recorded = cursor.fetchall()
             if not recorded:
-                return set()
+                return {}
             ids, pairs = ", ".join(["%s"] * len(recorded)), ", ".join(["(%s, %s)"] * len(recorded))
             pair_values = [v for row in recorded for v in row]
             sql = COMPLETE_MANY_SQL.format(
@@ -319,7 +319,7 @@ class MySQLOps(DatabaseOps):
                 COMPLETE_RUNS_SQL.format(ids=ids, pairs=pairs, **tables),
                 [now, *(pk for pk, _ in recorded), *pair_values],
             )
-        return {job_id for job_id, _attempt in recorded}
+        return dict.fromkeys(job_id for job_id, _attempt in recorded)
 
     def insert_jobs(self, columns, rows):
         """MariaDB: multi-row INSERTs … RETURNING. MySQL has no RETURNING: one INSERT per job, then its times."""

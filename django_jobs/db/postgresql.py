@@ -71,7 +71,8 @@ recorded AS (
     FROM recorded
     WHERE run.job_id = recorded.id AND run.attempt = recorded.attempts
 )
-SELECT id FROM recorded
+-- Whether a job may wait for it: only then does the caller look for jobs to release (one round trip less).
+SELECT id, EXISTS (SELECT 1 FROM {dependency} AS link WHERE link.dependency_id = recorded.id) FROM recorded
 """,
     COMPLETE,
 )
@@ -277,17 +278,18 @@ class PostgreSQLOps(DatabaseOps):
         return candidates, chosen, any(("rate", r) not in locked for r in rate_keys)
 
     def complete_many(self, worker_id, succeeded):
-        from ..models import Job, JobRun
+        from ..models import Dependency, Job, JobRun
 
         rows = self._done_rows(succeeded)
         sql = COMPLETE_MANY_SQL.format(
             values=", ".join(["(%s::bigint, %s::integer, %s::text)"] * len(rows)),
             job=self.qn(Job._meta.db_table),
             run=self.qn(JobRun._meta.db_table),
+            dependency=self.qn(Dependency._meta.db_table),
         )
         with self.connection.cursor() as cursor:
             cursor.execute(sql, [*(v for row in rows for v in row), worker_id])
-            return {job_id for (job_id,) in cursor.fetchall()}
+            return dict(cursor.fetchall())
 
     def renew_leases(self, worker_id, job_ids, lease):
         from ..models import Job

@@ -277,7 +277,7 @@ class SQLiteOps(DatabaseOps):
                     COMPLETE_RUNS_SQL.format(values=", ".join(["(%s, %s)"] * len(recorded)), run=run),
                     [now, *(v for row in recorded for v in row)],
                 )
-        return {job_id for job_id, _attempt in recorded}
+        return dict.fromkeys(job_id for job_id, _attempt in recorded)
 
     def write_transaction(self):
         return ImmediateTransaction(self.connection)

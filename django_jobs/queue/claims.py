@@ -60,12 +60,12 @@ def complete_and_claim(succeeded, *, worker_id, limit, using, **claim_options):
     """
     ops = get_ops(using)
     with ops.write_transaction():
-        recorded = ops.complete_many(worker_id, succeeded) if succeeded else set()
-        if recorded:
-            dependencies.succeeded(sorted(recorded), using)
+        done = ops.complete_many(worker_id, succeeded) if succeeded else {}
+        if depended_on := sorted(job_id for job_id, depended in done.items() if depended is not False):
+            dependencies.succeeded(depended_on, using)
         claimed = ops.claim(worker_id=worker_id, limit=limit, **claim_options) if limit > 0 else ClaimBatch()
     _name_functions(claimed, using)
-    return recorded, claimed
+    return set(done), claimed
 
 
 def heartbeat(*, worker_id, job_ids, lease, using):
