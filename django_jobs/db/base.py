@@ -279,6 +279,15 @@ class DatabaseOps:
         """A context manager: one transaction in which claims (and reports) are made together."""
         raise NotImplementedError
 
+    def claim_alone(self, **claim_options):
+        """
+        A claim with nothing recorded beside it (a worker's claim when no
+        attempt returned since its last one): ``claim`` in a write transaction
+        of its own. A database may commit it faster (PostgreSQL).
+        """
+        with self.write_transaction():
+            return self.claim(**claim_options)
+
     def announce_cancel(self, job_id):
         """Tell the worker running ``job_id`` that it was cancelled (in the caller's transaction)."""
 

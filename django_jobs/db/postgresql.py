@@ -124,10 +124,13 @@ WITH picked AS (
                        exception_class_path, message, traceback)
     SELECT id, attempts, %(worker_id)s, statement_timestamp(), $run_outcome, '', '', '' FROM claimed
 )
-SELECT {columns} FROM claimed ORDER BY priority DESC, fair_round, id
+SELECT {columns} FROM claimed{unflushed} ORDER BY priority DESC, fair_round, id
 """,
     CLAIM,
 )
+
+#: Joined to a claim made alone (``claim_alone``): its transaction commits without waiting for the WAL flush.
+UNFLUSHED = ", (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed"
 
 #: The next due unlimited jobs, skipping rows other claims hold.
 PICK_NEXT = """
@@ -175,7 +178,35 @@ RUNNING_BY_QUEUE = """
 class PostgreSQLOps(DatabaseOps):
     vendor = "postgresql"
 
-    def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False, backend=None):
+    def claim_alone(self, **claim_options):
+        """
+        An unlimited claim made alone is one statement, in autocommit, whose
+        commit does not wait for the WAL to reach disk (``synchronous_commit``
+        off for that transaction only): the pick-up of a job by an idle worker
+        waits for no fsync. At-least-once still holds: the WAL is flushed in
+        order, so anything the claimed attempt later commits durably (its
+        report, its own writes) makes the claim durable first; a crash can only
+        lose a claim whose attempt wrote nothing durable yet, and its job is
+        then ready again, as if never claimed. Limited claims (several
+        statements) and a claim inside the caller's transaction take the usual path.
+        """
+        if claim_options.get("limited") or claim_options.get("coalesce") or self.connection.in_atomic_block:
+            return super().claim_alone(**claim_options)
+        return self.claim(**claim_options, flushed=False)
+
+    def claim(
+        self,
+        *,
+        worker_id,
+        queues,
+        limit,
+        lease,
+        coalesce=None,
+        queue_limits=None,
+        limited=False,
+        backend=None,
+        flushed=True,
+    ):
         """
         Unlimited jobs: one statement (PICK_NEXT inside CLAIM_SQL). Limited
         jobs, first and only when ``limited``: in one transaction, lock the
@@ -216,6 +247,7 @@ class PostgreSQLOps(DatabaseOps):
             columns=", ".join(CLAIM_COLUMNS),
             **tables,
             pick="{pick}",
+            unflushed="" if flushed else UNFLUSHED,
         )
         rows = []
         considered, rate_wait = 0, None

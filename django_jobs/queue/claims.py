@@ -59,6 +59,10 @@ def complete_and_claim(succeeded, *, worker_id, limit, using, **claim_options):
     ``(ids recorded as succeeded, ClaimBatch)``.
     """
     ops = get_ops(using)
+    if not succeeded:
+        claimed = ops.claim_alone(worker_id=worker_id, limit=limit, **claim_options) if limit > 0 else ClaimBatch()
+        _name_functions(claimed, using)
+        return set(), claimed
     with ops.write_transaction():
         done = ops.complete_many(worker_id, succeeded) if succeeded else {}
         if depended_on := sorted(job_id for job_id, depended in done.items() if depended is not False):
