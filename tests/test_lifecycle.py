@@ -122,6 +122,34 @@ def test_enqueue_many_writes_nothing_if_one_is_invalid():
     assert not Job.objects.exists()
 
 
+def test_enqueue_many_checks_the_arguments_of_every_call_of_a_task():
+    """A task's later calls copy its first job (backend.building.build_jobs), yet are bound one by one."""
+    with pytest.raises(InvalidJobArguments):
+        django_jobs.enqueue_many([(jobs.add, (1, 2)), (jobs.add, (1, 2)), (jobs.add, (1, 2, 3))])
+    assert not Job.objects.exists()
+
+
+def test_enqueue_many_checks_every_call_against_the_tasks_schema():
+    from tests.testapp import limited_jobs
+
+    with pytest.raises(InvalidJobArguments):
+        django_jobs.enqueue_many([(limited_jobs.invite, ("a@b.c",)), (limited_jobs.invite, ("not an email",))])
+    assert not Job.objects.exists()
+
+
+def test_enqueue_many_gives_each_call_the_key_its_arguments_give():
+    from tests.testapp import limited_jobs
+
+    django_jobs.enqueue_many([(limited_jobs.sync_account, (account,)) for account in ("a", "b", "c")])
+    assert sorted(Job.objects.values_list("concurrency_key", flat=True)) == ["account:a", "account:b", "account:c"]
+
+
+def test_enqueue_many_jobs_of_one_task_share_no_json_value():
+    results = django_jobs.enqueue_many([(jobs.add, (i, i)) for i in range(3)])
+    assert sorted(Job.objects.values_list("args", flat=True)) == [[0, 0], [1, 1], [2, 2]]
+    assert [r.args for r in results] == [[0, 0], [1, 1], [2, 2]]
+
+
 # -- coalesce -----------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from ..results import task_result
 from ..runner import Runner
 from ..task import JobTask, resolve_task
 from ..validation import check_schema_is_valid
-from .building import build_job, check_registered, database_for, set_function
+from .building import build_job, build_jobs, check_registered, database_for, set_function
 from .databases import Databases
 
 __all__ = ["DatabaseBackend"]
@@ -189,7 +189,7 @@ class DatabaseBackend(BaseTaskBackend):
             check_registered(task)
         with tracing.enqueue_span(None, None) as span:
             tracing.batch_of(span, [task for task, _args, _kwargs in calls])
-            built = [build_job(self, task, args, kwargs, task_checked=True) for task, args, kwargs in calls]
+            built = build_jobs(self, calls)
 
             def insert(using):
                 with transaction.atomic(using=using):

@@ -45,8 +45,15 @@ def insert_new(jobs, using):
     connection = connections[using]
     by_columns: dict = {}
     through_orm = []
+    models: dict = {}  # id(model Job) -> its values, for the jobs copied from it (see backend.building)
     for job in jobs:
-        values = _values(job, connection)
+        model = getattr(job, "alike_of", None)
+        if model is None:
+            values = _values(job, connection)
+        else:
+            if id(model) not in models:
+                models[id(model)] = _values(model, connection)
+            values = _values_alike(job, models[id(model)], connection)
         if values is None:
             through_orm.append(job)
         else:
@@ -80,18 +87,43 @@ def _insertable_fields():
     ]
 
 
+#: The fields a job copied from another may hold other values in (backend.building._alike; fair rounds).
+PER_JOB = {"args", "kwargs", "func_id", "fair_round", "trace_context"}
+
+
+def _values_alike(job, model_values, connection):
+    """``_values`` of a job copied from a model Job whose values are ``model_values``: only PER_JOB recomputed."""
+    if model_values is None:
+        return None
+    columns, model_params = model_values
+    params = list(model_params)
+    for position, (field, plain) in _per_job_positions(columns):
+        params[position] = _prepared(field, plain, getattr(job, field.attname), connection)
+    return columns, params
+
+
+@cache
+def _per_job_positions(columns):
+    fields = {field.column: (field, plain) for field, plain, _pre_save in _insertable_fields()}
+    return [(at, fields[column]) for at, column in enumerate(columns) if fields[column][0].attname in PER_JOB]
+
+
+def _prepared(field, plain, value, connection):
+    """``value`` as the driver takes it: plain values as they are, others prepared by their field."""
+    if value is None or (plain and type(value) in PLAIN_VALUES):
+        return value
+    return field.get_db_prep_save(value, connection)
+
+
 def _values(job, connection):
     """(columns, parameters) of ``job``'s INSERT, or None when a value is an expression."""
     columns, params = [], []
     for field, plain, pre_save in _insertable_fields():
         value = field.pre_save(job, True) if pre_save else getattr(job, field.attname)
-        if value is None or (plain and type(value) in PLAIN_VALUES):
-            params.append(value)
-        elif isinstance(value, DatabaseDefault):
+        if isinstance(value, DatabaseDefault):
             continue
-        elif hasattr(value, "resolve_expression"):
+        if hasattr(value, "resolve_expression"):
             return None
-        else:
-            params.append(field.get_db_prep_save(value, connection))
+        params.append(_prepared(field, plain, value, connection))
         columns.append(field.column)
     return tuple(columns), params
