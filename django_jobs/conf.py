@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MAX_CONCURRENCY = 1000
 
 #: Most jobs a worker may claim beyond its free slots (OPTIONS['PREFETCH']).
-MAX_PREFETCH = 8 * MAX_CONCURRENCY
+MAX_PREFETCH = 32 * MAX_CONCURRENCY
 
 #: Largest MAX_ARGUMENTS_BYTES: PostgreSQL's jsonb holds at most 256 MB.
 MAX_ARGUMENTS_BYTES = 2**28 - 1

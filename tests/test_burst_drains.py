@@ -8,6 +8,7 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
+import django_jobs
 from django_jobs import queue
 from django_jobs.models import Job
 from django_jobs.states import JobState
@@ -62,3 +63,22 @@ def test_a_due_job_locked_for_a_moment_still_runs(monkeypatch):
     drain(concurrency=1)
     thread.join(10)
     assert Job.objects.get(pk=job_id).state == JobState.SUCCEEDED
+
+
+def test_short_jobs_are_claimed_in_batches_beyond_eight_per_slot(monkeypatch):
+    """
+    Short jobs are claimed ahead (PREFETCH, default 32 per slot; as many as start within
+    50 ms), so one commit records and claims batches of dozens: the drain's main cost.
+    """
+    for _ in range(4):
+        django_jobs.enqueue_many([(jobs.add, (1, 2))] * 100)
+    real, batches = queue.complete_and_claim, []
+
+    def counted(succeeded, **options):
+        recorded, claimed = real(succeeded, **options)
+        batches.append(len(claimed))
+        return recorded, claimed
+
+    monkeypatch.setattr(queue, "complete_and_claim", counted)
+    drain(concurrency=1)
+    assert max(batches) > 9  # the former default: 8 ahead of the one slot
