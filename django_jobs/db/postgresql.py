@@ -52,7 +52,9 @@ WITH done (id, attempt, value) AS (VALUES {values}),
 locked AS (
     -- Rows are locked in id order, as every multi-row statement here locks them (see RENEW_SQL):
     -- two such statements can wait for each other, never deadlock.
-    SELECT job.id FROM {job} AS job JOIN done ON job.id = done.id ORDER BY job.id FOR UPDATE OF job
+    -- Each locked row carries its report, so the UPDATE joins it alone, by primary key.
+    SELECT job.id, done.attempt, done.value FROM {job} AS job JOIN done ON job.id = done.id
+    ORDER BY job.id FOR UPDATE OF job
 ),
 recorded AS (
     UPDATE {job} AS job SET
@@ -60,10 +62,10 @@ recorded AS (
         finished_at = statement_timestamp(),
         keep_until = statement_timestamp() + job.keep_for,
         grabbed_until = NULL,
-        return_value = done.value::jsonb,
+        return_value = locked.value::jsonb,
         exit_status = 0
-    FROM done, locked
-    WHERE job.id = done.id AND job.id = locked.id AND job.attempts = done.attempt
+    FROM locked
+    WHERE job.id = locked.id AND job.attempts = locked.attempt
       AND job.state IN ($sources) AND job.worker_id = %s
     RETURNING job.id, job.attempts
 ), runs AS (
