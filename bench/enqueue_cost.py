@@ -59,7 +59,7 @@ def main():
             jobs.noop.enqueue()
 
     def insert_into(table):
-        sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM django_jobs_job LIMIT 1"  # noqa: S608
+        sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM django_jobs_job LIMIT 1"
 
         def insert():
             with transaction.atomic(), connection.cursor() as cursor:
