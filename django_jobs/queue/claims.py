@@ -55,6 +55,8 @@ def complete_and_claim(succeeded, *, worker_id, limit, using, **claim_options):
     ``complete``). Each is still guarded by (id, attempt, worker_id): an
     attempt cancelled or taken back meanwhile is not recorded.
     Jobs waiting for those recorded are released in the same transaction.
+    With nothing to record, the claim is made alone (``claim_alone``: on
+    PostgreSQL, one statement whose commit waits for no fsync).
     ``claim_options`` and ``limit`` are ``claim``'s. Returns
     ``(ids recorded as succeeded, ClaimBatch)``.
     """
@@ -64,7 +66,7 @@ def complete_and_claim(succeeded, *, worker_id, limit, using, **claim_options):
         _name_functions(claimed, using)
         return set(), claimed
     with ops.write_transaction():
-        done = ops.complete_many(worker_id, succeeded) if succeeded else {}
+        done = ops.complete_many(worker_id, succeeded)
         if depended_on := sorted(job_id for job_id, depended in done.items() if depended is not False):
             dependencies.succeeded(depended_on, using)
         claimed = ops.claim(worker_id=worker_id, limit=limit, **claim_options) if limit > 0 else ClaimBatch()
