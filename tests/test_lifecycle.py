@@ -293,6 +293,41 @@ def test_cancelling_a_running_job_reaches_its_worker(workers):
     assert proc.wait(20) == 0
 
 
+def deadlock_error():
+    """The OperationalError Django raises when the database ends a transaction as a deadlock's victim."""
+    from django.db import OperationalError
+
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        cause = psycopg.errors.DeadlockDetected("deadlock detected")
+    else:
+        import MySQLdb
+
+        cause = MySQLdb.OperationalError(1213, "Deadlock found when trying to get lock; try restarting transaction")
+    error = OperationalError(*cause.args)
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite has no deadlocks: one writer at a time")
+def test_a_cancel_chosen_as_a_deadlocks_victim_is_made_again(monkeypatch):
+    from django_jobs.queue import operations
+
+    r = jobs.add.enqueue(1, 1)
+    real, tries = operations._cancel, []
+
+    def deadlocked_once(job, using):
+        tries.append(job.pk)
+        if len(tries) == 1:
+            raise deadlock_error()
+        return real(job, using)
+
+    monkeypatch.setattr(operations, "_cancel", deadlocked_once)
+    django_jobs.cancel(r.id)
+    assert Job.objects.get(pk=r.id).state == JobState.CANCELLED
+
+
 def test_cancel_racing_complete_leaves_one_consistent_state():
     outcomes = []
     for _ in range(20):

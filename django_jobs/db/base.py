@@ -279,6 +279,14 @@ class DatabaseOps:
         """A context manager: one transaction in which claims (and reports) are made together."""
         raise NotImplementedError
 
+    def is_deadlock(self, error):
+        """
+        Whether ``error`` (a Django DatabaseError) is the database ending this
+        transaction as a deadlock's victim: the transaction may simply be run
+        again. SQLite has no deadlocks (one writer at a time).
+        """
+        return False
+
     def claim_alone(self, **claim_options):
         """
         A claim with nothing recorded beside it (a worker's claim when no

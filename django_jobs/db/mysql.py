@@ -174,6 +174,9 @@ def _in_list(prefix, values, params):
 class MySQLOps(DatabaseOps):
     vendor = "mysql"
 
+    def is_deadlock(self, error):
+        return getattr(error.__cause__, "args", (None,))[:1] == (1213,)  # ER_LOCK_DEADLOCK
+
     def claim(self, *, worker_id, queues, limit, lease, coalesce=None, queue_limits=None, limited=False, backend=None):
         from ..models import Job, JobRun, QueueState, RateBucket
 

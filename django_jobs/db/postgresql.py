@@ -180,6 +180,9 @@ RUNNING_BY_QUEUE = """
 class PostgreSQLOps(DatabaseOps):
     vendor = "postgresql"
 
+    def is_deadlock(self, error):
+        return getattr(error.__cause__, "sqlstate", None) == "40P01"  # deadlock_detected
+
     def claim_alone(self, **claim_options):
         """
         An unlimited claim made alone is one statement, in autocommit, whose

@@ -1,6 +1,6 @@
 """What operators do to jobs and queues: cancel, retry, run now, pause, resume."""
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
@@ -22,6 +22,26 @@ def cancel(job_id: int | str, *, using: str) -> Job:
     InvalidTransition for a finished job.
     """
     job = get_job(job_id, using=using)
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            _cancel(job, using)
+            break
+        except OperationalError as e:
+            # A cancel racing the attempt's own report can be chosen as a deadlock's victim
+            # (InnoDB's row and gap locks): its transaction rolled back whole, so run it again.
+            if attempt == DEADLOCK_TRIES or transaction.get_connection(using).in_atomic_block:
+                raise
+            if not get_ops(using).is_deadlock(e):
+                raise
+    job.refresh_from_db(using=using)
+    return job
+
+
+#: How many times a cancel chosen as a deadlock's victim is tried in all.
+DEADLOCK_TRIES = 3
+
+
+def _cancel(job, using):
     with transaction.atomic(using=using):
         if not move(CANCEL, Job.objects.using(using).filter(pk=job.pk), **finishing(), cancel_requested=True):
             job.refresh_from_db(using=using)
@@ -32,8 +52,6 @@ def cancel(job_id: int | str, *, using: str) -> Job:
         error = ErrorInfo.without_traceback(JobCancelled, "cancelled while running")
         if close_run(CANCEL, job.pk, job.attempts, using=using, error=error, only_running=True):
             get_ops(using).announce_cancel(job.pk)
-    job.refresh_from_db(using=using)
-    return job
 
 
 def retry(job_id: int | str, *, using: str) -> Job:
