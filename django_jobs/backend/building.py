@@ -145,16 +145,19 @@ def build_jobs(backend, calls):
     instance field by field: most of a bulk enqueue's Python time went there.
     """
     max_bytes = backend.job_options.MAX_ARGUMENTS_BYTES
-    first: dict = {}  # id(task) -> the Job of its first call, when its calls are alike
+    first: dict = {}  # id(task) -> (the Job of its first call, its JSON attributes), when its calls are alike
     built = []
     for task, args, kwargs in calls:
-        model = first.get(id(task))
-        if model is None:
+        if (alike := first.get(id(task))) is None:
             job = build_job(backend, task, args, kwargs, task_checked=True)
             if alike_calls(task):
-                first[id(task)] = job
+                first[id(task)] = (
+                    job,
+                    [name for name, value in job.__dict__.items() if isinstance(value, (dict, list))],
+                )
         else:
-            job = _alike(model, task, args, kwargs, max_bytes)
+            model, json_names = alike
+            job = _alike(model, json_names, task, args, kwargs, max_bytes)
         built.append(job)
     return built
 
@@ -175,16 +178,18 @@ def alike_calls(task):
     )
 
 
-def _alike(model, task, args, kwargs, max_bytes):
-    """A copy of ``model`` (unsaved) for ``task(*args, **kwargs)``: what build_job checks of arguments, checked."""
+def _alike(model, json_names, task, args, kwargs, max_bytes):
+    """
+    A copy of ``model`` (unsaved) for ``task(*args, **kwargs)``: what build_job
+    checks of arguments, checked. ``json_names``: its dict and list attributes, copied, not shared.
+    """
     arguments = bind_arguments(task, args, kwargs)
     if isinstance(task, JobTask) and task.schema is not None:
         check_schema(task, task.schema, as_json(arguments, "arguments"))
     job = Job.__new__(Job)
     job.__dict__.update(model.__dict__)
-    for name, value in model.__dict__.items():
-        if isinstance(value, (dict, list)):  # args and kwargs (set below); any other is copied, not shared
-            job.__dict__[name] = value.copy()
+    for name in json_names:
+        job.__dict__[name] = model.__dict__[name].copy()
     job._state = ModelState()
     job.alike_of = model  # type: ignore[attr-defined]  # read by queue.rows: the model's column values, reused
     job.args = as_json(list(args), "args", max_bytes=max_bytes)

@@ -8,9 +8,11 @@ about to be inserted, and ``close_run()`` records the transition's outcome
 on the attempt's JobRun.
 """
 
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
+from ..db import get_ops
 from ..models import JobRun
 from .errors import storable
 
@@ -70,3 +72,25 @@ def close_run(transition, job_id, attempt, *, using, error=None, exit_status=Non
 
         runs = runs.filter(outcome=RunOutcome.RUNNING)
     return runs.update(**changes)
+
+
+#: How many times a transaction chosen as a deadlock's victim is run in all.
+DEADLOCK_TRIES = 3
+
+
+def retried_after_deadlock(write, *, using):
+    """
+    Run ``write()`` (one transaction of its own) again when the database ended
+    it as a deadlock's victim (``DatabaseOps.is_deadlock``: InnoDB's row and gap
+    locks can pick, say, a cancel racing the attempt's own report); it rolled
+    back whole, so running it again is safe. Not inside the caller's
+    transaction, which the deadlock aborted too. Returns what ``write`` returns.
+    """
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            return write()
+        except OperationalError as e:
+            again = attempt < DEADLOCK_TRIES and not transaction.get_connection(using).in_atomic_block
+            if not (again and get_ops(using).is_deadlock(e)):
+                raise
+    raise AssertionError("unreachable")  # the last try returns or raises

@@ -1,6 +1,6 @@
 """What operators do to jobs and queues: cancel, retry, run now, pause, resume."""
 
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
@@ -10,7 +10,7 @@ from ..models import Job, QueueState
 from ..transitions import CANCEL, RETRY, RETRY_WAITING, RUN_NOW
 from . import dependencies
 from .errors import ErrorInfo
-from .guarded import close_run, finishing, move
+from .guarded import close_run, finishing, move, retried_after_deadlock
 from .reads import get_job
 
 
@@ -22,23 +22,9 @@ def cancel(job_id: int | str, *, using: str) -> Job:
     InvalidTransition for a finished job.
     """
     job = get_job(job_id, using=using)
-    for attempt in range(1, DEADLOCK_TRIES + 1):
-        try:
-            _cancel(job, using)
-            break
-        except OperationalError as e:
-            # A cancel racing the attempt's own report can be chosen as a deadlock's victim
-            # (InnoDB's row and gap locks): its transaction rolled back whole, so run it again.
-            if attempt == DEADLOCK_TRIES or transaction.get_connection(using).in_atomic_block:
-                raise
-            if not get_ops(using).is_deadlock(e):
-                raise
+    retried_after_deadlock(lambda: _cancel(job, using), using=using)  # it may race the attempt's own report
     job.refresh_from_db(using=using)
     return job
-
-
-#: How many times a cancel chosen as a deadlock's victim is tried in all.
-DEADLOCK_TRIES = 3
 
 
 def _cancel(job, using):
